@@ -1,0 +1,17 @@
+"""fastperc: fast, exact, perception-aware building blocks for image evaluation.
+
+Sub-modules:
+
+* :mod:`fastperc.color` - colour conversions and chroma subsampling (libjpeg-exact for uint8);
+* :mod:`fastperc.dispatch` - backend selection (C++ on CPU, Triton on CUDA, PyTorch reference);
+* :mod:`fastperc.reference` - the pure-PyTorch specification of every op.
+"""
+
+from __future__ import annotations
+
+from . import color, dispatch, reference
+from .dispatch import BackendError, available_backends
+
+__version__ = "0.1.0"
+
+__all__ = ["BackendError", "__version__", "available_backends", "color", "dispatch", "reference"]
