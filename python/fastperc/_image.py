@@ -16,6 +16,7 @@ came as.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,10 @@ import torch
 
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 SUPPORTED_DTYPES = (torch.uint8, *FLOAT_DTYPES)
+
+#: Tests set this to fill every freshly allocated output first, so that an element a kernel
+#: forgets to write shows up as a mismatch.
+POISON: float | None = None
 _LAYOUTS = ("auto", "chw", "hwc")
 
 
@@ -55,8 +60,12 @@ class Image:
         n = self.t.shape[0]
         dev = self.t.device
         if self.layout == "hwc" or self.channels_last:
-            return torch.empty((n, h, w, channels), dtype=dtype, device=dev).permute(0, 3, 1, 2)
-        return torch.empty((n, channels, h, w), dtype=dtype, device=dev)
+            out = torch.empty((n, h, w, channels), dtype=dtype, device=dev).permute(0, 3, 1, 2)
+        else:
+            out = torch.empty((n, channels, h, w), dtype=dtype, device=dev)
+        if POISON is not None:
+            out.fill_(POISON)
+        return out
 
     def wrap(self, out: torch.Tensor) -> torch.Tensor | np.ndarray:
         """Turn an ``[N, C, H, W]`` result back into the caller's type, rank and layout."""
@@ -80,7 +89,9 @@ def as_tensor(x: object, name: str) -> tuple[torch.Tensor, bool]:
         if any(s < 0 for s in x.strides):  # torch cannot view negative strides
             x = np.ascontiguousarray(x)
         try:
-            return torch.from_numpy(x), True
+            with warnings.catch_warnings():  # read-only arrays: fastperc never writes inputs
+                warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+                return torch.from_numpy(x), True
         except TypeError as exc:
             raise TypeError(
                 f"Expected `{name}` with dtype uint8, float16, float32 or float64, "
