@@ -11,10 +11,10 @@ import torch
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
-from fastperc import _image, dispatch  # noqa: E402
+from fastperc import _image, dispatch
 
 
 def fast_backends() -> list:

@@ -95,7 +95,9 @@ def _assert_match(out, expected: torch.Tensor, what: str):
         assert mism == 0, f"{what}: {mism} of {expected.numel()} bytes differ"
     else:
         rtol, atol = _tolerance(expected.dtype, expected)
-        torch.testing.assert_close(out_t, expected, rtol=rtol, atol=atol, msg=lambda m: f"{what}: {m}")
+        torch.testing.assert_close(
+            out_t, expected, rtol=rtol, atol=atol, msg=lambda m: f"{what}: {m}"
+        )
 
 
 def _cases(backend: str):
@@ -130,7 +132,7 @@ def test_colour_ops_match_reference(backend, poisoned):
 @pytest.mark.parametrize("subsampling", ["4:2:0", "4:2:2", "4:4:4"])
 def test_chroma_ops_match_reference(backend, subsampling, poisoned):
     gen = torch.Generator().manual_seed(99)
-    sizes = SIZES + [(2, 2), (4, 3), (5, 6), (9, 4)]  # include the narrow-chroma fallback
+    sizes = [*SIZES, (2, 2), (4, 3), (5, 6), (9, 4)]  # include the narrow-chroma fallback
     dtypes = DTYPES
     layouts = LAYOUTS
     grid = list(itertools.product(dtypes, sizes, layouts))
@@ -164,7 +166,9 @@ def test_single_image_and_extra_batch_dims(backend):
     single = color.rgb_to_ycbcr(x[0, 0], backend=backend)
     torch.testing.assert_close(single, got[0, 0], rtol=0, atol=0)
     hwc = x[0, 0].permute(1, 2, 0).numpy()
-    np.testing.assert_array_equal(color.rgb_to_ycbcr(hwc, backend=backend), got[0, 0].permute(1, 2, 0).numpy())
+    np.testing.assert_array_equal(
+        color.rgb_to_ycbcr(hwc, backend=backend), got[0, 0].permute(1, 2, 0).numpy()
+    )
 
 
 def test_channels_last_memory_format_is_kept():

@@ -79,8 +79,9 @@ def test_gray_equals_pillow_L(photos):
 def test_lab_xyz_vs_scikit_image(photos):
     for img in photos.values():
         f = img.astype(np.float64) / 255
-        np.testing.assert_allclose(color.rgb_to_xyz(f, backend="torch"), skcolor.rgb2xyz(f),
-                                   rtol=0, atol=1e-12)
+        np.testing.assert_allclose(
+            color.rgb_to_xyz(f, backend="torch"), skcolor.rgb2xyz(f), rtol=0, atol=1e-12
+        )
         lab = skcolor.rgb2lab(f)
         np.testing.assert_allclose(color.rgb_to_lab(f, backend="torch"), lab, rtol=0, atol=1e-10)
         with warnings.catch_warnings():  # lab2rgb warns about clipped negative Z
@@ -103,7 +104,9 @@ def test_vs_kornia(photo):
     lin = k.rgb_to_linear_rgb(t)
     torch.testing.assert_close(color.linear_to_srgb(lin, backend="torch"), k.linear_rgb_to_rgb(lin))
     torch.testing.assert_close(color.rgb_to_xyz(t, backend="torch"), k.rgb_to_xyz(lin))
-    torch.testing.assert_close(color.rgb_to_xyz(lin, linear=True, backend="torch"), k.rgb_to_xyz(lin))
+    torch.testing.assert_close(
+        color.rgb_to_xyz(lin, linear=True, backend="torch"), k.rgb_to_xyz(lin)
+    )
     torch.testing.assert_close(color.rgb_to_lab(t, backend="torch"), k.rgb_to_lab(t))
     lab = k.rgb_to_lab(t)
     torch.testing.assert_close(color.lab_to_rgb(lab, backend="torch"), k.lab_to_rgb(lab))
@@ -117,8 +120,10 @@ def test_vs_kornia(photo):
     # kornia's inverse uses 4-digit constants (1.403, 0.714, 0.344, 1.773)
     shifted = theirs + torch.tensor([0, 128 / 255 - 0.5, 128 / 255 - 0.5]).view(1, 3, 1, 1)
     torch.testing.assert_close(
-        color.ycbcr_to_rgb(shifted.double(), backend="torch"), k.ycbcr_to_rgb(theirs),
-        atol=1e-3, rtol=0,
+        color.ycbcr_to_rgb(shifted.double(), backend="torch"),
+        k.ycbcr_to_rgb(theirs),
+        atol=1e-3,
+        rtol=0,
     )
 
 
@@ -159,7 +164,9 @@ def test_studio_range_levels():
         np.array([[[1.0, 0, 0]]]), full_range=False, standard="bt709", backend="torch"
     )
     # BT.709 studio swing: Y = 16 + 219 * 0.2126, Cr = 128 + 224 * 0.5 (on the 0..255 scale)
-    np.testing.assert_allclose(red.ravel() * 255, [16 + 219 * 0.2126, 128 - 224 * 0.5 * 0.2126 / (1 - 0.0722), 240])
+    np.testing.assert_allclose(
+        red.ravel() * 255, [16 + 219 * 0.2126, 128 - 224 * 0.5 * 0.2126 / (1 - 0.0722), 240]
+    )
 
 
 def test_chroma_downsample_libjpeg_bias():
@@ -186,7 +193,10 @@ def test_chroma_upsample_matches_libjpeg_fancy_formula():
         for ox in range(6):
             i, j = oy // 2 + 1, ox // 2 + 1
             ni = i - 1 if oy % 2 == 0 else i + 1
-            colsum = lambda jj: 3 * pr[i, jj] + pr[ni, jj]  # noqa: E731
+
+            def colsum(jj, i=i, ni=ni):
+                return 3 * pr[i, jj] + pr[ni, jj]
+
             if ox % 2 == 0:
                 want = (3 * colsum(j) + colsum(j - 1) + 8) >> 4
             else:
@@ -198,7 +208,11 @@ def test_chroma_upsample_matches_libjpeg_fancy_formula():
     for oy in range(3):
         for ox in range(6):
             j = ox // 2 + 1
-            want = (3 * pc[oy, j] + pc[oy, j - 1] + 1) >> 2 if ox % 2 == 0 else (3 * pc[oy, j] + pc[oy, j + 1] + 2) >> 2
+            want = (
+                (3 * pc[oy, j] + pc[oy, j - 1] + 1) >> 2
+                if ox % 2 == 0
+                else (3 * pc[oy, j] + pc[oy, j + 1] + 2) >> 2
+            )
             assert out[oy, ox] == want
 
 

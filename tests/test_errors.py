@@ -60,7 +60,9 @@ def test_value_range_checks():
 
 def test_option_checks():
     x = torch.zeros(3, 4, 4)
-    with pytest.raises(ValueError, match=r"`standard` to be one of \('bt601', 'bt709'\), got 'bt2020'"):
+    with pytest.raises(
+        ValueError, match=r"`standard` to be one of \('bt601', 'bt709'\), got 'bt2020'"
+    ):
         color.rgb_to_ycbcr(x, standard="bt2020")
     with pytest.raises(TypeError, match="`full_range` to be a bool"):
         color.rgb_to_ycbcr(x, full_range=1)

@@ -156,9 +156,7 @@ def parse_image(
     c_spec = "C" if channels is None else "|".join(str(c) for c in channels)
     hint = shape_hint or (f"(*, {c_spec}, H, W)" if lay == "chw" else f"(*, H, W, {c_spec})")
     if t.dim() < 3:
-        raise ValueError(
-            f"Expected `{name}` of shape {hint} ({lay} layout), got {tuple(t.shape)}"
-        )
+        raise ValueError(f"Expected `{name}` of shape {hint} ({lay} layout), got {tuple(t.shape)}")
     c = t.shape[-3] if lay == "chw" else t.shape[-1]
     if channels is not None and c not in channels:
         raise ValueError(

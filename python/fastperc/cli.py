@@ -35,7 +35,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         img = data.load_photo(name)
         ycc = color.rgb_to_ycbcr(img, backend=backend)
         y, c = color.chroma_downsample(ycc, "4:2:0", backend=backend)
-        back = color.ycbcr_to_rgb(color.chroma_upsample(y, c, "4:2:0", backend=backend), backend=backend)
+        back = color.ycbcr_to_rgb(
+            color.chroma_upsample(y, c, "4:2:0", backend=backend), backend=backend
+        )
         row = {
             "photo": name,
             "size": f"{img.shape[1]}x{img.shape[0]}",
@@ -60,11 +62,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     big = np.ascontiguousarray(np.tile(data.load_photo("astronaut"), (4, 4, 1)))  # 1024x1024
     speed = {
-        b: round(_mpix_per_s(lambda b=b: color.rgb_to_ycbcr(big, backend=b), big.shape[0] * big.shape[1]), 1)
+        b: round(
+            _mpix_per_s(
+                lambda b=b: color.rgb_to_ycbcr(big, backend=b), big.shape[0] * big.shape[1]
+            ),
+            1,
+        )
         for b in ("torch", "cpp")
         if dispatch.available_backends()[b] is None
     }
-    result = {"photos": rows, "rgb_to_ycbcr_mpix_per_s": speed, "backends": dispatch.available_backends()}
+    result = {
+        "photos": rows,
+        "rgb_to_ycbcr_mpix_per_s": speed,
+        "backends": dispatch.available_backends(),
+    }
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -75,7 +86,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"{r['photo']:<10} {r['size']:>8} {r['psnr_420_db']:>9.2f}dB {r['lab_mean_L']:>8.2f}"
             f" {'±' + str(r.get('pillow_ycbcr_max_diff', '?')):>10}"
         )
-    print("rgb_to_ycbcr (uint8, 1024x1024), MPix/s: " + ", ".join(f"{k} {v}" for k, v in speed.items()))
+    print(
+        "rgb_to_ycbcr (uint8, 1024x1024), MPix/s: "
+        + ", ".join(f"{k} {v}" for k, v in speed.items())
+    )
     avail = [k for k, v in dispatch.available_backends().items() if v is None]
     print(f"backends available: {', '.join(avail)}")
     if args.out:

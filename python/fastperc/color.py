@@ -64,7 +64,7 @@ def _check_bool(value: object, name: str) -> bool:
 
 
 def _affine(img: Image, spec: ref.AffineSpec, backend: str, op: str) -> ArrayLike:
-    n, _, h, w = img.t.shape
+    _, _, h, w = img.t.shape
     out = img.new_output(spec.out_channels, h, w, img.t.dtype)
     be = dispatch.resolve(backend, img.t, op=op)
     if be == "torch":
@@ -194,7 +194,7 @@ def _pointwise(
     clip: bool = False,
     reference: Callable[[torch.Tensor], torch.Tensor],
 ) -> ArrayLike:
-    n, _, h, w = img.t.shape
+    _, _, h, w = img.t.shape
     out = img.new_output(out_channels, h, w, out_dtype)
     be = dispatch.resolve(backend, img.t, op=op)
     m = [0.0] * 9 if matrix is None else [float(v) for v in matrix.reshape(-1)]
@@ -446,7 +446,7 @@ def chroma_downsample(
     """
     _check_choice(subsampling, "subsampling", _SUBSAMPLINGS)
     img = parse_image(ycbcr, "ycbcr", channels=(3,), layout=layout)
-    n, _, h, w = img.t.shape
+    _, _, h, w = img.t.shape
     hc, wc = ref.chroma_size(h, w, subsampling)
     fh, fv = ref.SUBSAMPLING[subsampling]
     y = img.new_output(1, h, w, img.t.dtype)

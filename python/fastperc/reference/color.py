@@ -33,7 +33,7 @@ SCALEBITS = 16  # libjpeg's fixed-point precision
 ONE_HALF = 1 << (SCALEBITS - 1)
 
 
-def FIX(x: float) -> int:  # noqa: N802  (libjpeg's name)
+def FIX(x: float) -> int:
     """libjpeg's ``FIX(x)``: ``(INT32)(x * 65536 + 0.5)`` (truncation toward zero)."""
     return int(x * (1 << SCALEBITS) + 0.5)
 
@@ -126,7 +126,7 @@ def ycbcr_forward_spec(
         return AffineSpec(
             matrix=tuple(tuple(_fix_signed(v) for v in row) for row in m),
             shift=(0, 0, 0),
-            offset=tuple(int(round(o * (1 << SCALEBITS))) + ONE_HALF for o in off255),
+            offset=tuple(round(o * (1 << SCALEBITS)) + ONE_HALF for o in off255),
             fixed_point=True,
         )
     return AffineSpec(

@@ -1,0 +1,69 @@
+"""Render bench/RESULTS.md from the JSON files in bench/results/ (one section per file)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+INTRO = """# Benchmark results
+
+Produced by the scripts in `bench/` (`python bench/bench_<family>.py`); every peer is re-timed
+in the same run as fastperc, medians of interleaved repeats. Ratios are the peer's median time
+over fastperc's C++ backend (> 1: fastperc is faster). "bandwidth" is the fraction of the
+memory-copy bandwidth measured in the same run (bytes read plus written per pixel).
+"""
+
+
+def _machine(m: dict, bw: dict) -> str:
+    v = ", ".join(f"{k} {val}" for k, val in sorted(m["versions"].items()))
+    lines = [
+        f"- machine: {m['cpu']}, {m['cores']} cores, torch threads {m['torch_threads']}"
+        + (f", GPU {m['gpu']}" if m.get("gpu") else ", no GPU"),
+        f"- date {m['date']}, commit `{m['commit']}`",
+        f"- versions: {v}",
+        f"- copy bandwidth: numpy {bw['numpy_copy_gbs']:.1f} GB/s, torch {bw['torch_copy_gbs']:.1f} GB/s"
+        + (f", CUDA {bw['cuda_copy_gbs']:.0f} GB/s" if "cuda_copy_gbs" in bw else "")
+        + f"; ceiling used {bw['ceiling_gbs']:.1f} GB/s",
+    ]
+    return "\n".join(lines)
+
+
+def _color(payload: dict) -> str:
+    out = [
+        f"## Colour ops ({payload['size']}x{payload['size']} images)\n",
+        _machine(payload["machine"], payload["bandwidth"]),
+        "",
+    ]
+    out.append(
+        "| op | dtype / layout | provider | median ms | MPix/s | bandwidth | fastperc[cpp] speed-up |"
+    )
+    out.append("|---|---|---|---:|---:|---:|---:|")
+    for r in payload["rows"]:
+        sp = r["speedup_of_cpp"]
+        out.append(
+            f"| {r['op']} | {r['dtype']} | {r['provider']} | {r['median_ms']:.2f} | {r['mpix_s']:.0f} "
+            f"| {100 * r['bandwidth_frac']:.0f}% | {'' if sp is None or r['provider'] == 'fastperc[cpp]' else f'{sp:.1f}x'} |"
+        )
+    return "\n".join(out)
+
+
+RENDERERS = {"color": _color}
+
+
+def render() -> Path:
+    parts = [INTRO]
+    for name, fn in RENDERERS.items():
+        path = HERE / "results" / f"{name}.json"
+        if path.exists():
+            parts.append(fn(json.loads(path.read_text())))
+    for path in sorted((HERE / "results").glob("*.md")):  # hand-written sections (GPU runs)
+        parts.append(path.read_text().strip())
+    target = HERE / "RESULTS.md"
+    target.write_text("\n\n".join(parts) + "\n")
+    return target
+
+
+if __name__ == "__main__":
+    print(render())
