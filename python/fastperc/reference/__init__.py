@@ -5,6 +5,6 @@ functions. They work on ``torch.Tensor`` batches laid out as ``[N, C, H, W]`` (a
 and favour clarity over speed.
 """
 
-from . import color
+from . import color, jpeg
 
-__all__ = ["color"]
+__all__ = ["color", "jpeg"]
