@@ -27,10 +27,12 @@ Conventions shared by every kernel:
   for ``x <= 0``.
 
 Accuracy against the float64 reference: ``uint8`` results of the fixed-point and chroma paths are
-bit-exact. Float results differ only by float32 rounding (about 1e-6 of the value, or of the
-channel's range where terms cancel, e.g. a*/b* near grey, where the error is ~1e-4 on a ±128
-scale); float16 / bfloat16 results are the float32 result rounded once, so they occasionally
-differ from the reference by one unit in the last place.
+bit-exact, float64 results agree to ~1e-15. float32 results differ by float32 rounding: within
+1e-6 of ``max(|value|, range)``, except where the math amplifies it -- a*/b* near grey (terms
+cancel: ~5e-5 absolute on the ±128 scale) and the sRGB-encoded outputs of ``xyz_to_rgb`` /
+``lab_to_rgb`` near black (the curve's slope 12.92 times the matrix's rounding: up to ~4e-6 of the
+range). float16 / bfloat16 results are the float32 result rounded once (to nearest even), so they
+rarely differ from the reference by one unit in the last place.
 """
 
 from __future__ import annotations
@@ -66,12 +68,9 @@ _FLOAT_DTYPES = _SUPPORTED_DTYPES[1:]
 _SUBSAMPLINGS = ((1, 1), (2, 1), (2, 2))  # (fh, fv) of 4:4:4, 4:2:2, 4:2:0
 
 # Coefficient arguments are runtime values: never specialise (recompile) on them.
-_AFFINE_COEFS = [f"m{i}{j}" for i in range(3) for j in range(3)] + [
-    "s0", "s1", "s2", "o0", "o1", "o2",
-]
-_POINTWISE_COEFS = [f"m{i}{j}" for i in range(3) for j in range(3)] + [
-    "wx", "wy", "wz", "in_scale", "out_scale",
-]
+_MATRIX_ARGS = [f"m{i}{j}" for i in range(3) for j in range(3)]
+_AFFINE_COEFS = [*_MATRIX_ARGS, "s0", "s1", "s2", "o0", "o1", "o2"]
+_POINTWISE_COEFS = [*_MATRIX_ARGS, "wx", "wy", "wz", "in_scale", "out_scale"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -97,11 +96,32 @@ def _pixels(NPIX, HW, W, BLOCK: tl.constexpr, I64: tl.constexpr):
 
 @triton.jit
 def _coef(a, CT: tl.constexpr):
-    """A float64 scalar argument narrowed to the compute type (kept as is for float64)."""
-    r = a
-    if CT != tl.float64:
-        r = tl.cast(a, CT)
-    return r
+    """A float64 scalar argument narrowed to the compute type (kept as is for float64).
+
+    Use it inline (``x * _coef(a, CT)``), never as ``c = _coef(a, CT)``: the interpreter turns
+    every assignment of a Python float into a float32 tensor, which would round float64
+    coefficients.
+    """
+    if CT == tl.float64:
+        return a
+    else:
+        return tl.cast(a, CT)
+
+
+@triton.jit
+def _to_out(v, out_ty: tl.constexpr):
+    """Round ``v`` to the output dtype (round to nearest even).
+
+    float32 -> bfloat16 is rounded here with integer ops: the interpreter's own conversion
+    truncates, and doing it the same way everywhere keeps the GPU and interpreter paths equal.
+    """
+    if out_ty == tl.bfloat16 and v.dtype == tl.float32:
+        bits = v.to(tl.uint32, bitcast=True)
+        bits = (bits + (0x7FFF + ((bits >> 16) & 1))) & 0xFFFF0000
+        r = tl.where(v != v, v, bits.to(tl.float32, bitcast=True))
+        return r.to(tl.bfloat16)  # exact: the low 16 bits are zero
+    else:
+        return v.to(out_ty)
 
 
 @triton.jit
@@ -127,10 +147,10 @@ def _cbrt_pos(t, USE_LIBDEVICE: tl.constexpr):
 @triton.jit
 def _srgb_to_linear(v, USE_LIBDEVICE: tl.constexpr):
     """IEC 61966-2-1 decoding of ``v`` on 0..1 (reference.srgb_to_linear_f64)."""
-    t = (v + 0.055) / 1.055
+    t = (v + 0.055) * (1.0 / 1.055)
     pos = t > 0.0
     p = tl.where(pos, _pow_pos(tl.where(pos, t, 1.0), 2.4, USE_LIBDEVICE), 0.0)
-    return tl.where(v > 0.04045, p, v / 12.92)
+    return tl.where(v > 0.04045, p, v * (1.0 / 12.92))
 
 
 @triton.jit
@@ -152,7 +172,7 @@ def _lab_f(t, USE_LIBDEVICE: tl.constexpr):
 @triton.jit
 def _lab_finv(t):
     """Inverse of :func:`_lab_f` (reference._lab_finv)."""
-    return tl.where(t > 0.2068966, t * t * t, (t - 16.0 / 116.0) / 7.787)
+    return tl.where(t > 0.2068966, t * t * t, (t - 16.0 / 116.0) * (1.0 / 7.787))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -167,13 +187,29 @@ def _affine_fixed_kernel(
     NPIX,  # N * H * W, number of output pixels
     HW,  # H * W
     W,  # image width
-    s_sn, s_sc, s_sh, s_sw,  # src strides (elements) of the N, C, H, W dims
-    d_sn, d_sc, d_sh, d_sw,  # dst strides (elements)
-    m00, m01, m02,  # int matrix row 0 (2**16 scale)
-    m10, m11, m12,  # int matrix row 1 (unused when K == 1)
-    m20, m21, m22,  # int matrix row 2 (unused when K == 1)
-    s0, s1, s2,  # int input shift per input channel
-    o0, o1, o2,  # int output offset per output channel (2**16 scale, rounding included)
+    s_sn,  # src stride (elements) of the N dim
+    s_sc,  # src stride (elements) of the C dim
+    s_sh,  # src stride (elements) of the H dim
+    s_sw,  # src stride (elements) of the W dim
+    d_sn,  # dst stride (elements) of the N dim
+    d_sc,  # dst stride (elements) of the C dim
+    d_sh,  # dst stride (elements) of the H dim
+    d_sw,  # dst stride (elements) of the W dim
+    m00,  # matrix[0][0], int at 2**16 scale
+    m01,  # matrix[0][1], int at 2**16 scale
+    m02,  # matrix[0][2], int at 2**16 scale
+    m10,  # matrix[1][0], int at 2**16 scale (unused when K == 1)
+    m11,  # matrix[1][1], int at 2**16 scale (unused when K == 1)
+    m12,  # matrix[1][2], int at 2**16 scale (unused when K == 1)
+    m20,  # matrix[2][0], int at 2**16 scale (unused when K == 1)
+    m21,  # matrix[2][1], int at 2**16 scale (unused when K == 1)
+    m22,  # matrix[2][2], int at 2**16 scale (unused when K == 1)
+    s0,  # input shift of channel 0, int
+    s1,  # input shift of channel 1, int
+    s2,  # input shift of channel 2, int
+    o0,  # output offset of channel 0, int at 2**16 scale, rounding included
+    o1,  # output offset of channel 1, int at 2**16 scale, rounding included
+    o2,  # output offset of channel 2, int at 2**16 scale, rounding included
     K: tl.constexpr,  # output channels: 3 or 1
     BLOCK: tl.constexpr,  # pixels per program
     I64: tl.constexpr,  # int64 index arithmetic
@@ -201,13 +237,29 @@ def _affine_float_kernel(
     NPIX,  # N * H * W, number of output pixels
     HW,  # H * W
     W,  # image width
-    s_sn, s_sc, s_sh, s_sw,  # src strides (elements) of the N, C, H, W dims
-    d_sn, d_sc, d_sh, d_sw,  # dst strides (elements)
-    m00: tl.float64, m01: tl.float64, m02: tl.float64,  # matrix row 0
-    m10: tl.float64, m11: tl.float64, m12: tl.float64,  # matrix row 1 (unused when K == 1)
-    m20: tl.float64, m21: tl.float64, m22: tl.float64,  # matrix row 2 (unused when K == 1)
-    s0: tl.float64, s1: tl.float64, s2: tl.float64,  # input shift per input channel
-    o0: tl.float64, o1: tl.float64, o2: tl.float64,  # output offset per output channel
+    s_sn,  # src stride (elements) of the N dim
+    s_sc,  # src stride (elements) of the C dim
+    s_sh,  # src stride (elements) of the H dim
+    s_sw,  # src stride (elements) of the W dim
+    d_sn,  # dst stride (elements) of the N dim
+    d_sc,  # dst stride (elements) of the C dim
+    d_sh,  # dst stride (elements) of the H dim
+    d_sw,  # dst stride (elements) of the W dim
+    m00: tl.float64,  # matrix[0][0]
+    m01: tl.float64,  # matrix[0][1]
+    m02: tl.float64,  # matrix[0][2]
+    m10: tl.float64,  # matrix[1][0] (unused when K == 1)
+    m11: tl.float64,  # matrix[1][1] (unused when K == 1)
+    m12: tl.float64,  # matrix[1][2] (unused when K == 1)
+    m20: tl.float64,  # matrix[2][0] (unused when K == 1)
+    m21: tl.float64,  # matrix[2][1] (unused when K == 1)
+    m22: tl.float64,  # matrix[2][2] (unused when K == 1)
+    s0: tl.float64,  # input shift of channel 0
+    s1: tl.float64,  # input shift of channel 1
+    s2: tl.float64,  # input shift of channel 2
+    o0: tl.float64,  # output offset of channel 0
+    o1: tl.float64,  # output offset of channel 1
+    o2: tl.float64,  # output offset of channel 2
     K: tl.constexpr,  # output channels: 3 or 1
     CT: tl.constexpr,  # compute dtype: tl.float32 or tl.float64
     BLOCK: tl.constexpr,  # pixels per program
@@ -222,12 +274,12 @@ def _affine_float_kernel(
     x2 = tl.load(src + 2 * s_sc, mask=mask, other=0).to(CT) - _coef(s2, CT)
     # Same summation order as the reference: ((t0 + t1) + t2) + offset.
     y0 = _coef(m00, CT) * x0 + _coef(m01, CT) * x1 + _coef(m02, CT) * x2 + _coef(o0, CT)
-    tl.store(dst, y0.to(out_ty), mask=mask)
+    tl.store(dst, _to_out(y0, out_ty), mask=mask)
     if K == 3:
         y1 = _coef(m10, CT) * x0 + _coef(m11, CT) * x1 + _coef(m12, CT) * x2 + _coef(o1, CT)
         y2 = _coef(m20, CT) * x0 + _coef(m21, CT) * x1 + _coef(m22, CT) * x2 + _coef(o2, CT)
-        tl.store(dst + d_sc, y1.to(out_ty), mask=mask)
-        tl.store(dst + 2 * d_sc, y2.to(out_ty), mask=mask)
+        tl.store(dst + d_sc, _to_out(y1, out_ty), mask=mask)
+        tl.store(dst + 2 * d_sc, _to_out(y2, out_ty), mask=mask)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -243,12 +295,26 @@ def _pointwise_kernel(
     HW,  # H * W
     W,  # image width
     C,  # channels (loop count of the elementwise ops; 3 otherwise)
-    s_sn, s_sc, s_sh, s_sw,  # src strides (elements) of the N, C, H, W dims
-    d_sn, d_sc, d_sh, d_sw,  # dst strides (elements)
-    m00: tl.float64, m01: tl.float64, m02: tl.float64,  # 3x3 matrix row 0 (XYZ/Lab ops)
-    m10: tl.float64, m11: tl.float64, m12: tl.float64,  # row 1
-    m20: tl.float64, m21: tl.float64, m22: tl.float64,  # row 2
-    wx: tl.float64, wy: tl.float64, wz: tl.float64,  # reference white XYZ (Lab ops)
+    s_sn,  # src stride (elements) of the N dim
+    s_sc,  # src stride (elements) of the C dim
+    s_sh,  # src stride (elements) of the H dim
+    s_sw,  # src stride (elements) of the W dim
+    d_sn,  # dst stride (elements) of the N dim
+    d_sc,  # dst stride (elements) of the C dim
+    d_sh,  # dst stride (elements) of the H dim
+    d_sw,  # dst stride (elements) of the W dim
+    m00: tl.float64,  # matrix[0][0]
+    m01: tl.float64,  # matrix[0][1]
+    m02: tl.float64,  # matrix[0][2]
+    m10: tl.float64,  # matrix[1][0]
+    m11: tl.float64,  # matrix[1][1]
+    m12: tl.float64,  # matrix[1][2]
+    m20: tl.float64,  # matrix[2][0]
+    m21: tl.float64,  # matrix[2][1]
+    m22: tl.float64,  # matrix[2][2]
+    wx: tl.float64,  # reference white X (Lab ops)
+    wy: tl.float64,  # reference white Y (Lab ops)
+    wz: tl.float64,  # reference white Z (Lab ops)
     in_scale: tl.float64,  # input multiplier (1 / value_range) applied on load
     out_scale: tl.float64,  # output multiplier (value_range) applied before the store
     OP: tl.constexpr,  # one of the OP_* codes
@@ -264,33 +330,30 @@ def _pointwise_kernel(
     dst = dst_ptr + (n * d_sn + h * d_sh + w * d_sw)
     out_ty = dst_ptr.dtype.element_ty
     if OP == 0 or OP == 1:  # OP_SRGB_TO_LINEAR, OP_LINEAR_TO_SRGB: channel by channel
-        isc = _coef(in_scale, CT)
-        osc = _coef(out_scale, CT)
         for c in range(0, C):
-            v = tl.load(src + c * s_sc, mask=mask, other=0).to(CT) * isc
+            v = tl.load(src + c * s_sc, mask=mask, other=0).to(CT) * _coef(in_scale, CT)
             if OP == 0:
                 y = _srgb_to_linear(v, USE_LIBDEVICE)
             else:
                 y = _linear_to_srgb(v, USE_LIBDEVICE)
-            tl.store(dst + c * d_sc, (y * osc).to(out_ty), mask=mask)
+            tl.store(dst + c * d_sc, _to_out(y * _coef(out_scale, CT), out_ty), mask=mask)
     else:
         a0 = tl.load(src, mask=mask, other=0).to(CT)
         a1 = tl.load(src + s_sc, mask=mask, other=0).to(CT)
         a2 = tl.load(src + 2 * s_sc, mask=mask, other=0).to(CT)
         if OP == 2 or OP == 4:  # OP_RGB_TO_XYZ, OP_RGB_TO_LAB
-            isc = _coef(in_scale, CT)
-            a0 = a0 * isc
-            a1 = a1 * isc
-            a2 = a2 * isc
+            a0 = a0 * _coef(in_scale, CT)
+            a1 = a1 * _coef(in_scale, CT)
+            a2 = a2 * _coef(in_scale, CT)
             if ENCODED:
                 a0 = _srgb_to_linear(a0, USE_LIBDEVICE)
                 a1 = _srgb_to_linear(a1, USE_LIBDEVICE)
                 a2 = _srgb_to_linear(a2, USE_LIBDEVICE)
         else:  # OP_XYZ_TO_RGB, OP_LAB_TO_RGB
             if OP == 5:  # Lab -> XYZ
-                fy = (a0 + 16.0) / 116.0
-                fx = a1 / 500.0 + fy
-                fz = tl.maximum(fy - a2 / 200.0, 0.0)
+                fy = (a0 + 16.0) * (1.0 / 116.0)
+                fx = a1 * (1.0 / 500.0) + fy
+                fz = tl.maximum(fy - a2 * (1.0 / 200.0), 0.0)
                 a0 = _lab_finv(fx) * _coef(wx, CT)
                 a1 = _lab_finv(fy) * _coef(wy, CT)
                 a2 = _lab_finv(fz) * _coef(wz, CT)
@@ -314,13 +377,12 @@ def _pointwise_kernel(
                 b0 = tl.minimum(tl.maximum(b0, 0.0), 1.0)
                 b1 = tl.minimum(tl.maximum(b1, 0.0), 1.0)
                 b2 = tl.minimum(tl.maximum(b2, 0.0), 1.0)
-            osc = _coef(out_scale, CT)
-            b0 = b0 * osc
-            b1 = b1 * osc
-            b2 = b2 * osc
-        tl.store(dst, b0.to(out_ty), mask=mask)
-        tl.store(dst + d_sc, b1.to(out_ty), mask=mask)
-        tl.store(dst + 2 * d_sc, b2.to(out_ty), mask=mask)
+            b0 = b0 * _coef(out_scale, CT)
+            b1 = b1 * _coef(out_scale, CT)
+            b2 = b2 * _coef(out_scale, CT)
+        tl.store(dst, _to_out(b0, out_ty), mask=mask)
+        tl.store(dst + d_sc, _to_out(b1, out_ty), mask=mask)
+        tl.store(dst + 2 * d_sc, _to_out(b2, out_ty), mask=mask)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -338,8 +400,14 @@ def _chroma_down_kernel(
     H,  # source height (last row replicated below it)
     W,  # source width (last column replicated right of it)
     K,  # channels (2 for Cb, Cr)
-    s_sn, s_sc, s_sh, s_sw,  # src strides (elements) of the N, C, H, W dims
-    d_sn, d_sc, d_sh, d_sw,  # dst strides (elements)
+    s_sn,  # src stride (elements) of the N dim
+    s_sc,  # src stride (elements) of the C dim
+    s_sh,  # src stride (elements) of the H dim
+    s_sw,  # src stride (elements) of the W dim
+    d_sn,  # dst stride (elements) of the N dim
+    d_sc,  # dst stride (elements) of the C dim
+    d_sh,  # dst stride (elements) of the H dim
+    d_sw,  # dst stride (elements) of the W dim
     FH: tl.constexpr,  # horizontal factor: 2
     FV: tl.constexpr,  # vertical factor: 1 (4:2:2) or 2 (4:2:0)
     IS_INT: tl.constexpr,  # uint8 data: libjpeg's biased integer average
@@ -380,7 +448,7 @@ def _chroma_down_kernel(
                 y = s * 0.25
             else:
                 y = s * 0.5
-            tl.store(dst + c * d_sc, y.to(dst_ptr.dtype.element_ty), mask=mask)
+            tl.store(dst + c * d_sc, _to_out(y, dst_ptr.dtype.element_ty), mask=mask)
 
 
 @triton.jit
@@ -393,8 +461,14 @@ def _chroma_up_kernel(
     HC,  # Hc, source height
     WC,  # Wc, source width
     K,  # channels (2 for Cb, Cr)
-    s_sn, s_sc, s_sh, s_sw,  # src strides (elements) of the N, C, H, W dims
-    d_sn, d_sc, d_sh, d_sw,  # dst strides (elements)
+    s_sn,  # src stride (elements) of the N dim
+    s_sc,  # src stride (elements) of the C dim
+    s_sh,  # src stride (elements) of the H dim
+    s_sw,  # src stride (elements) of the W dim
+    d_sn,  # dst stride (elements) of the N dim
+    d_sc,  # dst stride (elements) of the C dim
+    d_sh,  # dst stride (elements) of the H dim
+    d_sw,  # dst stride (elements) of the W dim
     FH: tl.constexpr,  # horizontal factor: 2
     FV: tl.constexpr,  # vertical factor: 1 (4:2:2) or 2 (4:2:0)
     FANCY: tl.constexpr,  # libjpeg's triangle filter (else nearest); needs Wc > 2
@@ -445,7 +519,7 @@ def _chroma_up_kernel(
                     v = (3.0 * a + b) * 0.0625
                 else:
                     v = (3.0 * a + b) * 0.25
-                tl.store(dst + c * d_sc, v.to(out_ty), mask=mask)
+                tl.store(dst + c * d_sc, _to_out(v, out_ty), mask=mask)
     else:
         o = (y // FV) * s_sh + (x // FH) * s_sw
         for c in range(0, K):
@@ -473,8 +547,7 @@ def _needs_i64(npix: int, *tensors: torch.Tensor) -> bool:
 def _check(src: torch.Tensor, dst: torch.Tensor, op: str, dtypes=_SUPPORTED_DTYPES) -> None:
     if src.dim() != 4 or dst.dim() != 4:
         raise ValueError(
-            f"{op}: expected 4-D [N, C, H, W] tensors, got {tuple(src.shape)} -> "
-            f"{tuple(dst.shape)}"
+            f"{op}: expected 4-D [N, C, H, W] tensors, got {tuple(src.shape)} -> {tuple(dst.shape)}"
         )
     if src.dtype not in dtypes:
         raise TypeError(f"{op}: unsupported input dtype {src.dtype}")
@@ -531,9 +604,7 @@ def affine(src: torch.Tensor, dst: torch.Tensor, spec) -> None:
     args = (src, dst, npix, h * w, w, *src.stride(), *dst.stride(), *coefs)
     i64 = _needs_i64(npix, src, dst)
     if spec.fixed_point:
-        _affine_fixed_kernel[_grid(npix)](
-            *args, K=k, BLOCK=BLOCK, I64=i64, num_warps=_NUM_WARPS
-        )
+        _affine_fixed_kernel[_grid(npix)](*args, K=k, BLOCK=BLOCK, I64=i64, num_warps=_NUM_WARPS)
     else:
         _affine_float_kernel[_grid(npix)](
             *args, K=k, CT=_compute_type(src), BLOCK=BLOCK, I64=i64, num_warps=_NUM_WARPS
