@@ -1,10 +1,24 @@
 // pybind11 module fastperc._C: argument checking and GIL release around the CPU kernels.
+// Each family of ops registers its functions from its own *_bindings.cpp (see README.md).
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
-#include <pybind11/numpy.h>
 
 namespace py = pybind11;
 
+namespace fastperc {
+void bind_color(py::module_& m);
+}  // namespace fastperc
+
+void init_jpeg_io(py::module_& m);
+
 PYBIND11_MODULE(_C, m) {
   m.doc() = "fastperc CPU kernels";
+#ifdef FASTPERC_HAVE_OPENMP
+  m.attr("HAVE_OPENMP") = true;
+#else
+  m.attr("HAVE_OPENMP") = false;
+#endif
+  fastperc::bind_color(m);
+  init_jpeg_io(m);
 }

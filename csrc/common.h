@@ -218,10 +218,16 @@ struct Step<0> {
 // Work (roughly: elements touched, weighted by cost) below which one thread does everything,
 // and the amount each extra thread should get at least; keeps tiny images free of OpenMP's
 // start-up and barrier costs.
-constexpr double kWorkPerThread = 32768.0;
+constexpr double kWorkPerThread = 65536.0;
+// Dynamic scheduling: at least this many chunks per thread, and chunks of at most ~this work.
+constexpr int kChunksPerThread = 8;
+constexpr double kWorkPerChunk = 1 << 20;
 
-// Calls body(r0, r1) on disjoint contiguous ranges covering [0, rows), one per thread.
+// Calls body(r0, r1) on disjoint contiguous ranges covering [0, rows), in parallel.
 // cost_per_row: estimated work of one row in the units of kWorkPerThread.
+// The rows are cut into a few chunks per thread, handed out dynamically: a thread that is
+// descheduled or slower (shared / virtualised cores, SMT siblings) then holds up the others by
+// at most one chunk instead of half the image.
 template <class F>
 void parallel_rows(int64_t rows, double cost_per_row, const F& body) {
   if (rows <= 0) return;
@@ -231,18 +237,16 @@ void parallel_rows(int64_t rows, double cost_per_row, const F& body) {
   want = std::min<int64_t>(want, rows);
   want = std::min<int64_t>(want, omp_get_max_threads());
   const int nthreads = static_cast<int>(std::max<int64_t>(want, 1));
-#pragma omp parallel num_threads(nthreads) if (nthreads > 1)
-  {
-    const int64_t nt = omp_get_num_threads();
-    const int64_t t = omp_get_thread_num();
-    const int64_t r0 = rows * t / nt;
-    const int64_t r1 = rows * (t + 1) / nt;
-    if (r0 < r1) body(r0, r1);
+  if (nthreads > 1) {
+    const int64_t chunks = std::min<int64_t>(rows, std::max<int64_t>(
+        int64_t{kChunksPerThread} * nthreads, static_cast<int64_t>(work / kWorkPerChunk)));
+#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 1)
+    for (int64_t c = 0; c < chunks; ++c) body(rows * c / chunks, rows * (c + 1) / chunks);
+    return;
   }
-#else
+#endif
   (void)cost_per_row;
   body(int64_t{0}, rows);
-#endif
 }
 
 }  // namespace fastperc
