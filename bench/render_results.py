@@ -49,7 +49,53 @@ def _color(payload: dict) -> str:
     return "\n".join(out)
 
 
-RENDERERS = {"color": _color}
+def _stats(payload: dict) -> str:
+    titles = {
+        "fd": "Fréchet distance of two D x D covariances (float64)",
+        "accumulate": "Accumulating mean and covariance",
+        "kid": "KID (unbiased MMD^2, cubic kernel), same subsets",
+        "prdc": "Precision / recall / density / coverage (k = 5)",
+    }
+    out = [
+        "## Feature statistics (`fastperc.stats`)\n",
+        _machine(payload["machine"], payload["bandwidth"]),
+    ]
+    out.append(
+        "\n`threads`: torch/BLAS threads of the run (this machine is shared: two-thread runs "
+        "suffer most from other load; single-thread runs compare the algorithms more steadily); "
+        "`runs`: timed runs (a call over 30 s runs once); `x fastperc`: the provider's median "
+        "time over fastperc's in the same run (> 1: fastperc is faster); `/ floor`: over the "
+        "floor's; `difference`: relative difference of the result from fastperc's (accumulation: "
+        "covariance error, Frobenius, against a float64 two-pass); `peak MB`: resident memory "
+        "above the level before the call."
+    )
+    for group, title in titles.items():
+        rows = [r for r in payload["rows"] if r.get("group") == group]
+        if not rows:
+            continue
+        out += [
+            "",
+            f"### {title}",
+            "",
+            "| size | threads | provider | median ms | runs | x fastperc | / floor | difference "
+            "| peak MB | note |",
+            "|---|---:|---|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        for r in sorted(rows, key=lambda r: r.get("threads", 0)):  # stable: run order kept
+            sp, fl = r.get("speedup_vs_fastperc"), r.get("ratio_to_floor")
+            diff = r.get("rel_diff", r.get("cov_rel_err"))
+            note = r.get("note") or ("same results" if r.get("identical") else "")
+            peak = r.get("peak_mb")
+            out.append(
+                f"| {r['size']} | {r.get('threads', '')} | {r['provider']} | {r['median_ms']:.1f} "
+                f"| {r.get('runs', '')} | {'' if sp is None else f'{sp:.2f}'} "
+                f"| {'' if fl is None else f'{fl:.2f}'} | {'' if diff is None else f'{diff:.1e}'} "
+                f"| {'' if peak is None else peak} | {note} |"
+            )
+    return "\n".join(out)
+
+
+RENDERERS = {"color": _color, "stats": _stats}
 
 
 def render() -> Path:

@@ -3,6 +3,7 @@ files, singular covariances against a high-precision computation, and bad input.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -17,21 +18,22 @@ from fastperc.reference import stats as ref
 from fastperc.stats import FeatureStats, ProvenanceWarning, frechet_distance
 
 
+@functools.cache
+def _basis(d: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(1234)
+    return torch.linalg.qr(torch.randn(d, d, generator=g, dtype=torch.float64))[0]
+
+
 def decaying_features(
     n: int, d: int, seed: int, *, mean: float = 0.5, decay: float = 0.75, shift_seed: int = 0
 ):
     """Features with a decaying spectrum (eigenvalues ~ i^(-2 decay)) in a fixed random basis,
     around ``mean`` plus a per-dimension offset drawn from ``shift_seed``; float64."""
-    g = torch.Generator().manual_seed(seed)
     f64 = torch.float64
     scale = torch.arange(1, d + 1, dtype=f64) ** -decay
-    basis, _ = torch.linalg.qr(
-        torch.randn(d, d, generator=torch.Generator().manual_seed(1234), dtype=f64)
-    )
-    shift = mean + 0.1 * torch.randn(
-        d, generator=torch.Generator().manual_seed(shift_seed), dtype=f64
-    )
-    return (torch.randn(n, d, generator=g, dtype=f64) * scale) @ basis.T + shift
+    shift = torch.randn(d, generator=torch.Generator().manual_seed(shift_seed), dtype=f64)
+    z = torch.randn(n, d, generator=torch.Generator().manual_seed(seed), dtype=f64)
+    return (z * scale) @ _basis(d).T + (mean + 0.1 * shift)
 
 
 def rel(a, b) -> float:
