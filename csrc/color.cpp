@@ -9,8 +9,6 @@
 // planar (NCHW) case, constant interleave factors in the packed NHWC case, __restrict pointers.
 #include "color.h"
 
-#include <vector>
-
 #include "common.h"
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -64,7 +62,8 @@ FASTPERC_INLINE void map_row_planes(const TS* FASTPERC_RESTRICT i0, const TS* FA
   }
 }
 
-// Packed pixels: one pointer per side, constant interleave factors (GCC's load/store lanes).
+// Packed pixels: one pointer per side and constant interleave factors, which GCC vectorizes
+// with permutes for 16/32/64-bit elements (8-bit groups of 3 stay scalar).
 template <class TS, class TD, int CI, int CO, class F>
 FASTPERC_INLINE void map_row_interleaved(const TS* FASTPERC_RESTRICT in, TD* FASTPERC_RESTRICT out,
                                          int64_t w, const F& f) {
@@ -77,7 +76,8 @@ FASTPERC_INLINE void map_row_interleaved(const TS* FASTPERC_RESTRICT in, TD* FAS
   }
 }
 
-// Rows are (n, y) pairs, row = n * H + y.
+// Rows are (n, y) pairs, row = n * H + y. (Gathering generic-stride rows into contiguous tiles
+// first was measured slower: GCC vectorizes the strided loops by assembling vectors itself.)
 template <class TS, class TD, int CI, int CO, int L, class F>
 FASTPERC_INLINE void map_rows(const Tensor4& s, const Tensor4& d, int64_t r0, int64_t r1,
                               const F& f) {
@@ -127,7 +127,8 @@ FASTPERC_INLINE void map_rows_per_channel(const Tensor4& s, const Tensor4& d, in
 
 // uint8, 16-bit fixed point: the input shift is folded into the offset (exact in integers; the
 // bindings check that no intermediate can leave int32), then acc >> 16 (arithmetic: floor) and
-// a clamp to 0..255. All int32, so the loop vectorizes (pmulld / pmaddwd-free on SSE2 too).
+// a clamp to 0..255. Plain int32 arithmetic (libjpeg's tables are just FIX(c) * x), so the
+// planar loop vectorizes: vpmulld with AVX2, an emulated 32-bit multiply on baseline SSE2.
 template <int K, int L>
 FASTPERC_INLINE void affine_fixed_rows(const AffineParams& p, int64_t r0, int64_t r1) {
   int32_t m[9] = {}, o[3] = {};
@@ -483,6 +484,9 @@ FASTPERC_INLINE void copy_row(const T* FASTPERC_RESTRICT s, T* FASTPERC_RESTRICT
   for (int64_t x = 0; x < w; ++x) o[x * dw.get()] = s[x * sw.get()];
 }
 
+// Floating chroma is summed in float64, as the reference: exact for float16/bfloat16/float32
+// inputs, so those results equal the reference's bit for bit.
+
 // Two input rows a, b (b == a on a replicated bottom row) -> one output row of ceil(w / 2).
 // uint8: (sum of 4 + 1, 2, 1, 2, ...) >> 2; floats: the mean.
 template <DType D, int64_t SW, int64_t DW>
@@ -504,16 +508,14 @@ FASTPERC_INLINE void h2v2_down_row(const typename Traits<D>::T* FASTPERC_RESTRIC
       o[full * dw.get()] = T((sum + 1 + int32_t(full & 1)) >> 2);
     }
   } else {
-    using Tr = Traits<D>;
-    using C = typename Tr::C;
     for (int64_t x = 0; x < full; ++x) {
-      const C sum = (Tr::load(a[2 * x * s]) + Tr::load(a[(2 * x + 1) * s])) +
-                    (Tr::load(b[2 * x * s]) + Tr::load(b[(2 * x + 1) * s]));
-      o[x * dw.get()] = Tr::store(sum * C(0.25));
+      const double sum = (load_f64<D>(a[2 * x * s]) + load_f64<D>(a[(2 * x + 1) * s])) +
+                         (load_f64<D>(b[2 * x * s]) + load_f64<D>(b[(2 * x + 1) * s]));
+      o[x * dw.get()] = store_f64<D>(sum * 0.25);
     }
     if (w & 1) {
-      const C pa = Tr::load(a[(w - 1) * s]), pb = Tr::load(b[(w - 1) * s]);
-      o[full * dw.get()] = Tr::store(((pa + pa) + (pb + pb)) * C(0.25));
+      const double pa = load_f64<D>(a[(w - 1) * s]), pb = load_f64<D>(b[(w - 1) * s]);
+      o[full * dw.get()] = store_f64<D>(((pa + pa) + (pb + pb)) * 0.25);
     }
   }
 }
@@ -536,15 +538,13 @@ FASTPERC_INLINE void h2v1_down_row(const typename Traits<D>::T* FASTPERC_RESTRIC
       o[full * dw.get()] = T((sum + int32_t(full & 1)) >> 1);
     }
   } else {
-    using Tr = Traits<D>;
-    using C = typename Tr::C;
     for (int64_t x = 0; x < full; ++x) {
-      const C sum = Tr::load(a[2 * x * s]) + Tr::load(a[(2 * x + 1) * s]);
-      o[x * dw.get()] = Tr::store(sum * C(0.5));
+      const double sum = load_f64<D>(a[2 * x * s]) + load_f64<D>(a[(2 * x + 1) * s]);
+      o[x * dw.get()] = store_f64<D>(sum * 0.5);
     }
     if (w & 1) {
-      const C pa = Tr::load(a[(w - 1) * s]);
-      o[full * dw.get()] = Tr::store((pa + pa) * C(0.5));
+      const double pa = load_f64<D>(a[(w - 1) * s]);
+      o[full * dw.get()] = store_f64<D>((pa + pa) * 0.5);
     }
   }
 }
@@ -627,15 +627,14 @@ template <DType D, int Shift, int64_t DW, class V>
 FASTPERC_INLINE void fancy_h_row(const V& v, typename Traits<D>::T* FASTPERC_RESTRICT o, int64_t w,
                                  int64_t wc, Step<DW> dw) {
   using T = typename Traits<D>::T;
-  using C = typename Traits<D>::C;
   auto out = [&](int64_t x, decltype(v(0)) near, decltype(v(0)) far) FASTPERC_LAMBDA_INLINE {
     if constexpr (D == DType::U8) {
       constexpr int32_t kEven = Shift == 2 ? 1 : 8;
       constexpr int32_t kOdd = Shift == 2 ? 2 : 7;
       o[x * dw.get()] = T((3 * near + far + ((x & 1) ? kOdd : kEven)) >> Shift);
     } else {
-      constexpr C kScale = Shift == 2 ? C(0.25) : C(0.0625);
-      o[x * dw.get()] = Traits<D>::store((C(3) * near + far) * kScale);
+      constexpr double kScale = Shift == 2 ? 0.25 : 0.0625;
+      o[x * dw.get()] = store_f64<D>((3.0 * near + far) * kScale);
     }
   };
   // j = 0 (left neighbour clamped to itself)
@@ -656,7 +655,6 @@ FASTPERC_INLINE void fancy_h_row(const V& v, typename Traits<D>::T* FASTPERC_RES
 template <DType D, int FH, int FV, bool Fancy, bool Contig>
 FASTPERC_INLINE void up_rows(const ChromaParams& p, int64_t r0, int64_t r1) {
   using T = typename Traits<D>::T;
-  using C = typename Traits<D>::C;
   constexpr int64_t kS = Contig ? 1 : 0;
   const Tensor4& s = p.src;
   const Tensor4& d = p.dst;
@@ -678,7 +676,7 @@ FASTPERC_INLINE void up_rows(const ChromaParams& p, int64_t r0, int64_t r1) {
         auto v = [=](int64_t j) FASTPERC_LAMBDA_INLINE { return int32_t(a[j * sw.get()]); };
         fancy_h_row<D, 2>(v, o, w, wc, dw);
       } else {
-        auto v = [=](int64_t j) FASTPERC_LAMBDA_INLINE { return Traits<D>::load(a[j * sw.get()]); };
+        auto v = [=](int64_t j) FASTPERC_LAMBDA_INLINE { return load_f64<D>(a[j * sw.get()]); };
         fancy_h_row<D, 2>(v, o, w, wc, dw);
       }
     } else {
@@ -692,7 +690,7 @@ FASTPERC_INLINE void up_rows(const ChromaParams& p, int64_t r0, int64_t r1) {
         fancy_h_row<D, 4>(v, o, w, wc, dw);
       } else {
         auto v = [=](int64_t j) FASTPERC_LAMBDA_INLINE {
-          return C(3) * Traits<D>::load(a[j * sw.get()]) + Traits<D>::load(b[j * sw.get()]);
+          return 3.0 * load_f64<D>(a[j * sw.get()]) + load_f64<D>(b[j * sw.get()]);
         };
         fancy_h_row<D, 4>(v, o, w, wc, dw);
       }

@@ -11,9 +11,9 @@ namespace color {
 
 // out[i] = sum_j matrix[i][j] * (x[j] - shift[j]) + offset[i], i < k (1 or 3), for src
 // [N, 3, H, W] and dst [N, k, H, W] of the same dtype.
-// fixed_point (uint8 only): integer coefficients at 2**16 scale, int32 accumulation,
-// arithmetic >> 16, clamp to 0..255 (libjpeg's jccolor.c/jdcolor.c arithmetic). Otherwise
-// float32 arithmetic (float64 for f64), no clamping.
+// fixed_point (uint8 only, and required for it): integer coefficients at 2**16 scale, int32
+// accumulation, arithmetic >> 16, clamp to 0..255 (libjpeg's jccolor.c/jdcolor.c arithmetic).
+// Otherwise float32 arithmetic (float64 for f64) in the reference's order, no clamping.
 struct AffineParams {
   Tensor4 src, dst;
   int k = 3;
@@ -35,7 +35,8 @@ enum class PointOp : int {
 
 // out = out_scale * f(in_scale * x), f one of PointOp (see reference/color.py):
 // the two transfer curves act on each channel (any channel count), the others on 3 channels.
-// src dtype: u8 (dst f32) or a float dtype (dst the same).
+// src dtype: u8 (dst f32) or a float dtype (dst the same). Computed in float64 for every dtype
+// (rounded once on store); uint8 inputs go through a 256-entry table for the input stage.
 struct PointwiseParams {
   PointOp op = PointOp::SrgbToLinear;
   Tensor4 src, dst;
@@ -43,8 +44,8 @@ struct PointwiseParams {
   double white[3] = {};   // reference white (Lab)
   double in_scale = 1.0;
   double out_scale = 1.0;
-  bool encoded = true;  // sRGB-encoded RGB side (rgb_to_xyz, xyz_to_rgb, Lab ops)
-  bool clip = false;    // clamp RGB to 0..1 before out_scale (xyz_to_rgb, lab_to_rgb)
+  bool encoded = true;  // sRGB-encoded RGB side (rgb_to_xyz, xyz_to_rgb; must be true for Lab)
+  bool clip = false;    // clamp RGB to 0..1 before out_scale (xyz_to_rgb, lab_to_rgb only)
 };
 void pointwise(const PointwiseParams& p);
 

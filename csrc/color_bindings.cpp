@@ -3,7 +3,6 @@
 // numpy views; bfloat16 as int16 bits with the dtype code "bf16").
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
-#include <pybind11/stl.h>
 
 #include <cmath>
 #include <cstdint>
@@ -24,15 +23,15 @@ void check_same_nhw(const Tensor4& s, const Tensor4& d, int64_t dst_channels) {
   if (d.shape[0] != s.shape[0] || d.shape[1] != dst_channels || d.shape[2] != s.shape[2] ||
       d.shape[3] != s.shape[3]) {
     const int64_t want[4] = {s.shape[0], dst_channels, s.shape[2], s.shape[3]};
-    throw py::value_error(err_prefix("dst") + " of shape " + shape_str(want, 4) + " to match `src` " +
-                          shape_str(s) + ", got " + shape_str(d));
+    throw py::value_error(err_prefix("dst") + " of shape " + shape_str(want, 4) +
+                          " to match `src` " + shape_str(s) + ", got " + shape_str(d));
   }
 }
 
 void check_channels(const Tensor4& t, const char* name, int64_t c) {
   if (t.shape[1] != c)
-    throw py::value_error(err_prefix(name) + " with " + std::to_string(c) +
-                          " channels [N, " + std::to_string(c) + ", H, W], got shape " + shape_str(t));
+    throw py::value_error(err_prefix(name) + " with " + std::to_string(c) + " channels [N, " +
+                          std::to_string(c) + ", H, W], got shape " + shape_str(t));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -48,7 +47,8 @@ void py_affine(py::object src, py::object dst, py::object matrix, py::object shi
   check_channels(p.src, "src", 3);
   const int64_t k = p.dst.shape[1];
   if (k != 1 && k != 3)
-    throw py::value_error(err_prefix("dst") + " with 1 or 3 channels, got shape " + shape_str(p.dst));
+    throw py::value_error(err_prefix("dst") + " with 1 or 3 channels, got shape " +
+                          shape_str(p.dst));
   check_same_nhw(p.src, p.dst, k);
   p.k = static_cast<int>(k);
   const std::vector<double> m = as_doubles(matrix, "matrix", 3 * k);
@@ -57,7 +57,8 @@ void py_affine(py::object src, py::object dst, py::object matrix, py::object shi
   if (fixed_point && dt != DType::U8)
     throw py::value_error("`fixed_point`=True needs dtype 'u8', got '" + dtype + "'");
   if (!fixed_point && dt == DType::U8)
-    throw py::value_error("dtype 'u8' needs `fixed_point`=True (8-bit conversions are fixed point)");
+    throw py::value_error(
+        "dtype 'u8' needs `fixed_point`=True (8-bit conversions are fixed point)");
   p.fixed_point = fixed_point;
   if (fixed_point) {
     // Integer coefficients, and no int32 overflow anywhere in
@@ -122,8 +123,9 @@ void py_pointwise(py::object op_obj, py::object src, py::object dst, py::object 
   const DType dd = parse_dtype(dst_dtype, "dst_dtype");
   const DType want = sd == DType::U8 ? DType::F32 : sd;
   if (dd != want)
-    throw py::value_error(std::string("Expected `dst_dtype` '") + dtype_code(want) + "' for `src_dtype` '" +
-                          src_dtype + "' (u8 -> f32, floats keep their dtype), got '" + dst_dtype + "'");
+    throw py::value_error(std::string("Expected `dst_dtype` '") + dtype_code(want) +
+                          "' for `src_dtype` '" + src_dtype +
+                          "' (u8 -> f32, floats keep their dtype), got '" + dst_dtype + "'");
   p.src = as_tensor4(src, "src", sd, false);
   p.dst = as_tensor4(dst, "dst", dd, true);
   const bool curve = p.op == PointOp::SrgbToLinear || p.op == PointOp::LinearToSrgb;
@@ -135,7 +137,8 @@ void py_pointwise(py::object op_obj, py::object src, py::object dst, py::object 
     throw py::value_error("`encoded`=False is not supported by op '" + op +
                           "' (Lab is defined from sRGB-encoded RGB)");
   if (clip && p.op != PointOp::XyzToRgb && p.op != PointOp::LabToRgb)
-    throw py::value_error("`clip`=True applies to 'xyz_to_rgb' and 'lab_to_rgb' only, got op '" + op + "'");
+    throw py::value_error("`clip`=True applies to 'xyz_to_rgb' and 'lab_to_rgb' only, got op '" +
+                          op + "'");
   for (int i = 0; i < 9; ++i) p.matrix[i] = m[i];
   for (int i = 0; i < 3; ++i) p.white[i] = w[i];
   p.in_scale = in_scale;
@@ -217,7 +220,9 @@ void bind_color(py::module_& m) {
         "matrix9"_a, "white3"_a, "in_scale"_a, "out_scale"_a, "encoded"_a, "clip"_a,
         "dst = out_scale * op(in_scale * src) for op in srgb_to_linear, linear_to_srgb (per "
         "channel), rgb_to_xyz, xyz_to_rgb, rgb_to_lab, lab_to_rgb (3 channels); u8 -> f32 or "
-        "float -> same float.");
+        "float -> same float; computed in float64. matrix9: row-major 3x3 (XYZ_FROM_RGB or "
+        "RGB_FROM_XYZ), white3: the Lab white; encoded: sRGB-encoded RGB side (xyz ops; True "
+        "for Lab); clip: clamp RGB to 0..1 before out_scale (*_to_rgb ops only).");
   m.def("chroma_downsample", &py_chroma_downsample, "src"_a, "dst"_a, "fh"_a, "fv"_a, "dtype"_a,
         "libjpeg chroma downsampling of [N, K, H, W] planes into [N, K, ceil(H/fv), ceil(W/fh)].");
   m.def("chroma_upsample", &py_chroma_upsample, "src"_a, "dst"_a, "fh"_a, "fv"_a, "fancy"_a,

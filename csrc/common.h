@@ -137,7 +137,9 @@ FASTPERC_INLINE uint16_t f32_to_f16(float f) {
 }
 
 // bfloat16 is the upper half of a binary32.
-FASTPERC_INLINE float bf16_to_f32(uint16_t b) { return bits_to_f32(static_cast<uint32_t>(b) << 16); }
+FASTPERC_INLINE float bf16_to_f32(uint16_t b) {
+  return bits_to_f32(static_cast<uint32_t>(b) << 16);
+}
 
 // binary32 -> bfloat16 with round-to-nearest-even; NaN stays NaN (sign and upper payload kept,
 // quiet bit set) instead of rounding into inf.

@@ -6,8 +6,10 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -69,8 +71,8 @@ inline Tensor4 as_tensor4(py::handle obj, const char* name, DType d, bool writea
                          type_name(obj));
   auto a = py::reinterpret_borrow<py::array>(obj);
   if (a.ndim() != 4)
-    throw py::value_error(std::string("Expected `") + name + "` with 4 dimensions [N, C, H, W], got " +
-                          std::to_string(a.ndim()));
+    throw py::value_error(std::string("Expected `") + name +
+                          "` with 4 dimensions [N, C, H, W], got " + std::to_string(a.ndim()));
   const py::dtype dt = a.dtype();
   if (!numpy_dtype_matches(dt.kind(), dt.itemsize(), d))
     throw py::type_error(std::string("Expected `") + name + "` with numpy dtype " + numpy_name(d) +
@@ -90,17 +92,19 @@ inline Tensor4 as_tensor4(py::handle obj, const char* name, DType d, bool writea
     t.shape[i] = static_cast<int64_t>(a.shape(i));
     const int64_t sb = static_cast<int64_t>(a.strides(i));
     if (sb % isz != 0)
-      throw py::value_error(std::string("Expected `") + name + "` with strides divisible by its itemsize " +
-                            std::to_string(isz) + ", got stride " + std::to_string(sb) +
-                            " bytes in dimension " + std::to_string(i));
+      throw py::value_error(std::string("Expected `") + name +
+                            "` with strides divisible by its itemsize " + std::to_string(isz) +
+                            ", got stride " + std::to_string(sb) + " bytes in dimension " +
+                            std::to_string(i));
     t.stride[i] = sb / isz;
   }
   if (reinterpret_cast<uintptr_t>(t.data) % static_cast<uintptr_t>(isz) != 0)
-    throw py::value_error(std::string("Expected `") + name + "` with data aligned to its itemsize " +
-                          std::to_string(isz));
+    throw py::value_error(std::string("Expected `") + name +
+                          "` with data aligned to its itemsize " + std::to_string(isz));
   if (writeable) {
     if (!a.writeable())
-      throw py::value_error(std::string("Expected `") + name + "` to be writeable (it is read-only)");
+      throw py::value_error(std::string("Expected `") + name +
+                            "` to be writeable (it is read-only)");
     if (t.numel() == 0) return t;
     // No two elements may share memory: sorted by |stride|, each dimension must step over the
     // whole extent of the previous ones (sufficient, and true of any permuted dense layout or
