@@ -11,7 +11,7 @@ Sub-modules:
 
 from __future__ import annotations
 
-from . import color, dispatch, jpeg, reference, stats
+from . import color, data, dispatch, jpeg, reference, stats
 from .dispatch import BackendError, available_backends
 
 __version__ = "0.1.0"
@@ -21,6 +21,7 @@ __all__ = [
     "__version__",
     "available_backends",
     "color",
+    "data",
     "dispatch",
     "jpeg",
     "reference",
