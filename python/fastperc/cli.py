@@ -44,13 +44,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "psnr_420_db": round(_psnr(img, back), 2),
             "lab_mean_L": round(float(color.rgb_to_lab(img, backend=backend)[..., 0].mean()), 2),
         }
-        try:
-            from PIL import Image
+        import io
 
-            pil = np.asarray(Image.fromarray(img).convert("YCbCr")).astype(int)
-            row["pillow_ycbcr_max_diff"] = int(np.abs(pil - ycc.astype(int)).max())
-        except ImportError:  # pragma: no cover - Pillow is a dependency
-            pass
+        from PIL import Image
+
+        from . import jpeg
+
+        pil = np.asarray(Image.fromarray(img).convert("YCbCr")).astype(int)
+        row["pillow_ycbcr_max_diff"] = int(np.abs(pil - ycc.astype(int)).max())
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, "JPEG", quality=75)
+        decoded = np.asarray(Image.open(buf).convert("RGB"))
+        sim = jpeg.jpeg_simulate(img, quality=75, mode="exact")
+        row["jpeg_q75_identical_to_pillow"] = float((sim == decoded).mean())
+        row["jpeg_q75_psnr_db"] = round(_psnr(img, sim), 2)
         rows.append(row)
         if args.out:
             import os
@@ -80,11 +87,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2))
         return 0
     print(f"fastperc {__version__} demo: RGB -> YCbCr -> 4:2:0 -> fancy upsampling -> RGB")
-    print(f"{'photo':<10} {'size':>8} {'PSNR 4:2:0':>11} {'mean L*':>8} {'vs Pillow':>10}")
+    print("and jpeg_simulate(quality=75, mode='exact') against Pillow's real JPEG codec")
+    print(
+        f"{'photo':<10} {'size':>8} {'PSNR 4:2:0':>11} {'mean L*':>8} {'YCbCr vs Pillow':>16}"
+        f" {'JPEG q75 PSNR':>14} {'identical to Pillow':>20}"
+    )
     for r in rows:
         print(
             f"{r['photo']:<10} {r['size']:>8} {r['psnr_420_db']:>9.2f}dB {r['lab_mean_L']:>8.2f}"
-            f" {'±' + str(r.get('pillow_ycbcr_max_diff', '?')):>10}"
+            f" {'±' + str(r['pillow_ycbcr_max_diff']):>16} {r['jpeg_q75_psnr_db']:>12.2f}dB"
+            f" {100 * r['jpeg_q75_identical_to_pillow']:>19.2f}%"
         )
     print(
         "rgb_to_ycbcr (uint8, 1024x1024), MPix/s: "
