@@ -95,7 +95,38 @@ def _stats(payload: dict) -> str:
     return "\n".join(out)
 
 
-RENDERERS = {"color": _color, "stats": _stats}
+def _jpeg(payload: dict) -> str:
+    out = [
+        f"## JPEG (`fastperc.jpeg`): {payload['tiles']} photo tiles of {payload['size']}x"
+        f"{payload['size']}, quality {payload['quality']}, {payload['subsampling']}\n",
+        _machine(payload["machine"], payload["bandwidth"]),
+        f"- cores this process got with two busy threads during the run: "
+        f"{payload['machine'].get('effective_cores_2_threads', 'not measured')}",
+        "",
+        "`x peer`: the peer's median time over the provider's (> 1: faster than the peer): "
+        "Pillow's encode + decode to memory at the same thread count (2 threads: Pillow in a "
+        "2-thread pool), kornia's `jpeg_codec_differentiable` for the differentiable mode. "
+        "`cpu ms`: process CPU time of the same calls. (subset): the slow providers run on "
+        "fewer tiles; MPix/s are per pixel all the same. Float32 rows include allocating the "
+        "float32 output (4x the bytes of uint8; fresh pages on every call).",
+        "",
+        "| op | mode | input | provider | threads | median ms | cpu ms | MPix/s | x peer |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in payload["rows"]:
+        sp = r.get("speedup_vs_peer")
+        rate = f"{r['mpix_s']:.1f}"
+        if r.get("files_s") is not None:
+            rate += f" ({r['files_s']:.0f} files/s, {r['mb_s']:.0f} MB/s)"
+        out.append(
+            f"| {r['op']} | {r.get('mode') or ''} | {r['dtype']} | {r['provider']} "
+            f"| {r['threads']} | {r['median_ms']:.1f} | {r['cpu_ms']:.1f} | {rate} "
+            f"| {'' if sp is None else f'{sp:.2f}'} |"
+        )
+    return "\n".join(out)
+
+
+RENDERERS = {"color": _color, "stats": _stats, "jpeg": _jpeg}
 
 
 def render() -> Path:

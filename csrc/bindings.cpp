@@ -11,6 +11,7 @@ void bind_color(py::module_& m);
 }  // namespace fastperc
 
 void init_jpeg_io(py::module_& m);
+void init_jpeg_sim(py::module_& m);
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "fastperc CPU kernels";
@@ -21,4 +22,5 @@ PYBIND11_MODULE(_C, m) {
 #endif
   fastperc::bind_color(m);
   init_jpeg_io(m);
+  init_jpeg_sim(m);
 }

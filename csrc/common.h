@@ -227,9 +227,9 @@ constexpr double kWorkPerChunk = 1 << 20;
 
 // Calls body(r0, r1) on disjoint contiguous ranges covering [0, rows), in parallel.
 // cost_per_row: estimated work of one row in the units of kWorkPerThread.
-// The rows are cut into a few chunks per thread, handed out dynamically: a thread that is
-// descheduled or slower (shared / virtualised cores, SMT siblings) then holds up the others by
-// at most one chunk instead of half the image.
+// The rows are cut into a few chunks per thread, handed out dynamically, so threads of uneven
+// speed (SMT siblings, shared or virtualised cores) balance out instead of the slowest one
+// holding half the image.
 template <class F>
 void parallel_rows(int64_t rows, double cost_per_row, const F& body) {
   if (rows <= 0) return;
@@ -242,8 +242,10 @@ void parallel_rows(int64_t rows, double cost_per_row, const F& body) {
   if (nthreads > 1) {
     const int64_t chunks = std::min<int64_t>(rows, std::max<int64_t>(
         int64_t{kChunksPerThread} * nthreads, static_cast<int64_t>(work / kWorkPerChunk)));
+    const int64_t base = rows / chunks, extra = rows % chunks;  // first `extra` chunks get +1
+    auto start = [=](int64_t c) { return c * base + std::min(c, extra); };
 #pragma omp parallel for num_threads(nthreads) schedule(dynamic, 1)
-    for (int64_t c = 0; c < chunks; ++c) body(rows * c / chunks, rows * (c + 1) / chunks);
+    for (int64_t c = 0; c < chunks; ++c) body(start(c), start(c + 1));
     return;
   }
 #endif

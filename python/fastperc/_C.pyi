@@ -109,3 +109,28 @@ def jpeg_read_coefficients(data: bytes, max_pixels: int) -> dict[str, Any]:
 
     The header fields plus per-component int16 arrays ``[blocks_v, blocks_h, 8, 8]``.
     """
+
+# ---- Fused JPEG round trip (csrc/jpeg_sim.cpp; wrapped by jpeg.py) ----
+
+def jpeg_simulate(
+    src: np.ndarray,
+    dst: np.ndarray,
+    dtype: DTypeCode,
+    mode: str,
+    rounding: str,
+    subsampling: str,
+    tables: np.ndarray,
+    value_range: float,
+) -> None:
+    """JPEG round trip of ``[N, C, H, W]`` images (C = 1 or 3) into ``dst`` (same shape/dtype).
+
+    ``mode``: ``"exact"`` (libjpeg-turbo's integer pipeline, bit for bit), ``"float"`` or
+    ``"differentiable"`` (forward values of the rounding approximation ``rounding``).
+    ``tables``: float64 ``[2, 8, 8]`` (luma, chroma) quantization tables.
+    """
+
+def get_num_threads() -> int:
+    """Threads the extension's OpenMP regions use (1 without OpenMP)."""
+
+def set_num_threads(n: int) -> None:
+    """Set the threads of the extension's OpenMP regions for calls made from this thread."""

@@ -12,9 +12,12 @@ the vertical frequency first (``[..., v, u]``, natural row-major order, DC at ``
 Quantization tables are ``[8, 8]`` in the same natural order (Pillow's ``qtables`` and
 ``Image.quantization`` use it too); :func:`zigzag` gives the order in which JPEG files store them.
 
-Backends: only the PyTorch reference implements these ops so far. ``backend="auto"`` (or the
-``FASTPERC_BACKEND`` variable left unset) runs it on any device; naming ``"cpp"`` or ``"triton"``
-raises :class:`fastperc.BackendError`.
+Backends: the PyTorch reference implements every op; :func:`jpeg_simulate` also runs on the
+Triton kernels (``fastperc.kernels.jpeg``: CUDA tensors, or CPU tensors under
+``TRITON_INTERPRET=1``) and on the C++ kernel (CPU tensors and numpy arrays; forward values, the
+reference where gradients must flow). ``backend="auto"`` picks a fast backend where one implements the op and
+the reference otherwise; naming a backend that does not implement an op raises
+:class:`fastperc.BackendError`.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ import numpy as np
 import torch
 
 from . import dispatch
-from ._image import as_tensor, parse_image
+from ._backend_call import cpp, dtype_code, kernels_module, np_view
+from ._image import Image, as_tensor, parse_image
 from .reference import color as cref
 from .reference import jpeg as ref
 
@@ -56,8 +60,58 @@ EXACT_TABLE_MAX = 8191
 _IMPLEMENTED: dict[str, tuple[str, ...]] = {
     "block_dct": ("torch",),
     "block_idct": ("torch",),
-    "jpeg_simulate": ("torch",),
+    "jpeg_simulate": ("torch", "triton", "cpp"),
 }
+
+#: Per backend, a loader of its :func:`jpeg_simulate` round trips: a dict mode -> function with
+#: the signature and semantics of the reference's ``simulate_exact(x8, tables, subsampling)``,
+#: ``simulate_float(x, tables, subsampling)`` and
+#: ``simulate_differentiable(x, tables, subsampling, rounding)`` (``[N, C, H, W]`` on 0..255).
+_SIMULATE = {
+    "torch": lambda: {
+        "exact": ref.simulate_exact,
+        "float": ref.simulate_float,
+        "differentiable": ref.simulate_differentiable,
+    },
+    "triton": lambda: kernels_module("jpeg").SIMULATE,
+    # The C++ kernel computes forward values only: with gradients to propagate, the reference.
+    "cpp": lambda: _SIMULATE["torch"](),
+}
+
+
+def _simulate_cpp(
+    img: Image,
+    out: torch.Tensor,
+    quality: int,
+    subsampling: str,
+    mode: str,
+    rounding: str,
+    tables: object,
+) -> None:
+    """The C++ round trip (``csrc/jpeg_sim.cpp``): reads the caller's view in its own dtype,
+    layout and value range and fills ``out``, with the conversions of :func:`jpeg_simulate`."""
+    tabs = _simulation_tables(tables, quality, mode, torch.device("cpu"), torch.float64)
+    cpp().jpeg_simulate(
+        np_view(img.t),
+        np_view(out),
+        dtype_code(img.t),
+        mode,
+        rounding,
+        subsampling,
+        tabs.detach().to(torch.float64).numpy(),
+        float(img.value_range),
+    )
+
+
+#: Backends whose :func:`jpeg_simulate` takes the parsed image and fills the output itself
+#: (any dtype, layout and value range), used when no gradient has to flow.
+_SIMULATE_IMAGES = {"cpp": _simulate_cpp}
+
+
+def _needs_grad(mode: str, t: torch.Tensor, tables: object) -> bool:
+    if mode != "differentiable" or not torch.is_grad_enabled():
+        return False
+    return t.requires_grad or (isinstance(tables, torch.Tensor) and tables.requires_grad)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -478,7 +532,7 @@ def jpeg_simulate(
             ``"cubic"`` (differentiable).
         value_range: 1 (default) or 255 for float images; ``None``/255 for uint8.
         layout: ``"auto"``, ``"chw"`` or ``"hwc"``.
-        backend: ``"auto"`` or ``"torch"`` (the only implementation so far).
+        backend: ``"auto"``, ``"torch"``, ``"cpp"`` or ``"triton"`` (see :mod:`fastperc.dispatch`).
 
     Returns:
         The decoded image(s): same type, shape, dtype and layout as ``images``.
@@ -507,7 +561,12 @@ def jpeg_simulate(
         layout=layout,
         value_range=value_range,
     )
-    _backend(backend, img.t, "jpeg_simulate")
+    be = _backend(backend, img.t, "jpeg_simulate")
+    if be in _SIMULATE_IMAGES and not _needs_grad(mode, img.t, tables):
+        out = img.new_output(img.t.shape[1], img.t.shape[2], img.t.shape[3], img.t.dtype)
+        _SIMULATE_IMAGES[be](img, out, q, subsampling, mode, rounding, tables)
+        return img.wrap(out)
+    simulate = _SIMULATE[be]()[mode]
     _, c, h, w = img.t.shape
     vr = img.value_range
     if mode == "exact":
@@ -517,7 +576,7 @@ def jpeg_simulate(
         else:
             scaled = img.t.detach().to(torch.float64) * (255.0 / vr)
             x8 = torch.floor(scaled + 0.5).clamp(0, 255).to(torch.uint8)
-        y8 = ref.simulate_exact(x8, tabs, subsampling)
+        y8 = simulate(x8, tabs, subsampling)
         res = y8 if img.is_uint8 else (y8.to(torch.float64) * (vr / 255.0)).to(img.t.dtype)
     else:
         work = _float_work_dtype(img.t)
@@ -526,9 +585,9 @@ def jpeg_simulate(
         if not img.is_uint8 and vr != 255.0:
             x = x * (255.0 / vr)
         if mode == "float":
-            y = ref.simulate_float(x, tabs, subsampling)
+            y = simulate(x, tabs, subsampling)
         else:
-            y = ref.simulate_differentiable(x, tabs, subsampling, rounding)
+            y = simulate(x, tabs, subsampling, rounding)
         if img.is_uint8:
             res = ref.round_half_up(y).clamp(0, 255).to(torch.uint8)
         else:

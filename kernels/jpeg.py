@@ -124,7 +124,11 @@ def islow_matrices() -> tuple[torch.Tensor, torch.Tensor]:
     return fwd >> 9, inv >> 9
 
 
-#: Matrix products as broadcast products (interpreter) instead of rank-1 updates (compiled).
+#: The interpreter's formulation: matrix products as broadcast products and the per-pixel stages
+#: on whole tiles (few, large interpreter steps). Compiled, the products are rank-1 updates with
+#: compile-time constants, and the per-pixel stages are run-time loops over the
+#: eight rows of the blocks, neither unrolled nor pipelined, so that only one row's loads are in
+#: flight at a time: otherwise the compiler hoists hundreds of loads and spills registers.
 _BROADCAST = tl.constexpr(triton_interpret())
 
 #: The ISLOW matrices as compile-time integers, flat: entry (u, k) of matrix K (0: forward,
@@ -132,7 +136,7 @@ _BROADCAST = tl.constexpr(triton_interpret())
 _ISLOW = tl.constexpr(tuple(int(v) for m in islow_matrices() for v in m.reshape(64).tolist()))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _matrices(kind: str, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """``[2, 64]``: the forward matrix ``A`` (pass ``out = A @ in``) and the inverse one ``B``."""
     if kind == "islow":
@@ -146,7 +150,7 @@ def _matrices(kind: str, dtype: torch.dtype, device: torch.device) -> torch.Tens
     return torch.stack([a.reshape(64), b.reshape(64)]).to(dtype=dtype, device=device)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _colour_coefs(device: torch.device) -> torch.Tensor:
     """float64 ``[30]``: matrix (9), shift (3), offset (3) of the float RGB -> YCbCr map, then
     the same for YCbCr -> RGB (``reference.color`` specs, 0..255 scale)."""
@@ -460,30 +464,55 @@ def _upsample(plane, y, x, mask, HC, WC, FH: tl.constexpr, FV: tl.constexpr,
 
 
 @triton.jit
-def _put_row(tile, rr: tl.constexpr, row):
-    """``tile`` ``[8, 8, NB]`` with row ``rr`` replaced by ``row`` ``[8, NB]`` (compiled, a
-    register move)."""
+def _put_row(tile, rr, row):
+    """``tile`` ``[8, 8, NB]`` with row ``rr`` replaced by ``row`` ``[8, NB]``."""
     r = tl.arange(0, 8)[:, None, None]
     return tl.where(r == rr, row[None, :, :], tile)
 
 
 @triton.jit
-def _chroma_row(src, i, j, bmask, H, W, HC, s_c, s_h, s_w, col_ptr, ch: tl.constexpr,
-                FH: tl.constexpr, FV: tl.constexpr, MODE: tl.constexpr,
-                CT: tl.constexpr):  # fmt: skip
-    """Samples ``(i, j)`` (``i``: ``[1, NB]``, ``j``: ``[8, NB]``) of the padded, subsampled plane
-    of chroma channel ``ch`` as the compressor builds it: full-resolution pixels
-    edge-replicated (rows to a whole row group, columns to whole MCUs), converted, averaged
-    (libjpeg's biased ``h2v1``/``h2v2`` average for 8-bit samples, the mean for the
-    differentiable mode), rows below the plane replicated."""
+def _row_of(tile, rr):
+    """Row ``rr`` of a tile ``[8, 8, NB]`` (or ``[8, 1, NB]``), as ``[8, NB]`` (``[1, NB]``)."""
+    r = tl.arange(0, 8)[:, None, None]
+    return tl.sum(tl.where(r == rr, tile, 0), axis=0)
+
+
+@triton.jit
+def _luma_samples(src, y, x, mask, H, W, s_c, s_h, s_w, col_ptr, C: tl.constexpr,
+                  MODE: tl.constexpr, CT: tl.constexpr):  # fmt: skip
+    """Luma samples of pixels ``(y, x)`` (edge-replicated): the grey channel (rounded to 8 bits in
+    the float mode) or Y of RGB."""
+    p = src + tl.minimum(y, H - 1) * s_h + tl.minimum(x, W - 1) * s_w
+    if C == 1:
+        v = tl.load(p, mask=mask, other=0)
+        if MODE == 0:
+            v = v.to(tl.int32)
+        elif MODE == 1:
+            v = tl.minimum(tl.maximum(tl.floor(v + 0.5), 0.0), 255.0).to(tl.int32)
+    else:
+        red = tl.load(p, mask=mask, other=0)
+        green = tl.load(p + s_c, mask=mask, other=0)
+        blue = tl.load(p + 2 * s_c, mask=mask, other=0)
+        v = _to_ycc(red, green, blue, col_ptr, 0, MODE, CT)
+    return v
+
+
+@triton.jit
+def _chroma_samples(src, i, j, mask, H, W, HC, s_c, s_h, s_w, col_ptr, ch: tl.constexpr,
+                    FH: tl.constexpr, FV: tl.constexpr, MODE: tl.constexpr,
+                    CT: tl.constexpr):  # fmt: skip
+    """Samples ``(i, j)`` of the padded, subsampled plane of chroma channel ``ch`` as the
+    compressor builds it: full-resolution pixels edge-replicated (rows to a whole row group,
+    columns to whole MCUs), converted, averaged (libjpeg's biased ``h2v1``/``h2v2`` average for
+    8-bit samples, the mean for the differentiable mode), rows below the plane replicated."""
     ic = tl.minimum(i, HC - 1)
     for dy in tl.static_range(FV):
         row = tl.minimum(ic * FV + dy, H - 1)
         for dx in tl.static_range(FH):
             p = src + row * s_h + tl.minimum(j * FH + dx, W - 1) * s_w
-            r = tl.load(p, mask=bmask, other=0)
-            g = tl.load(p + s_c, mask=bmask, other=0)
-            b = tl.load(p + 2 * s_c, mask=bmask, other=0)
+            r = tl.load(p, mask=mask, other=0)
+            g = tl.load(p + s_c, mask=mask, other=0)
+            b = tl.load(p + 2 * s_c, mask=mask, other=0)
             if dy == 0 and dx == 0:
                 acc = _to_ycc(r, g, b, col_ptr, ch, MODE, CT)
             else:
@@ -499,20 +528,38 @@ def _chroma_row(src, i, j, bmask, H, W, HC, s_c, s_h, s_w, col_ptr, ch: tl.const
 
 
 @triton.jit
-def _chroma_tile(src, by, bx, bmask, H, W, HC, s_c, s_h, s_w, col_ptr, ch: tl.constexpr,
-                 FH: tl.constexpr, FV: tl.constexpr, MODE: tl.constexpr, CT: tl.constexpr,
-                 NB: tl.constexpr):  # fmt: skip
-    """The block ``(by, bx)`` of chroma channel ``ch``'s plane, built row by row (so that only a
-    row's pixels are in flight at a time)."""
-    j = bx[None, :] * 8 + tl.arange(0, 8)[:, None]
-    if MODE == 2:
-        tile = tl.zeros([8, 8, NB], CT)
+def _sample_tile(src, by, bx, bmask, H, W, HC, s_c, s_h, s_w, col_ptr, ch: tl.constexpr,
+                 C: tl.constexpr, FH: tl.constexpr, FV: tl.constexpr, MODE: tl.constexpr,
+                 CT: tl.constexpr, NB: tl.constexpr):  # fmt: skip
+    """The samples of blocks ``(by, bx)`` (``[NB]``) of channel ``ch`` (0: luma, else a chroma
+    plane): a tile ``[8, 8, NB]``, int32 for the exact and float modes. ``src``: the image of
+    each block (``[NB]`` pointers)."""
+    if _BROADCAST:
+        r, c = _rows8()
+        y = by[None, None, :] * 8 + r
+        x = bx[None, None, :] * 8 + c
+        s3 = src[None, None, :]
+        m3 = bmask[None, None, :]
+        if ch == 0:
+            tile = _luma_samples(s3, y, x, m3, H, W, s_c, s_h, s_w, col_ptr, C, MODE, CT)
+        else:
+            tile = _chroma_samples(s3, y, x, m3, H, W, HC, s_c, s_h, s_w, col_ptr, ch, FH, FV,
+                                   MODE, CT)  # fmt: skip
     else:
-        tile = tl.zeros([8, 8, NB], tl.int32)
-    for rr in tl.static_range(8):
-        row = _chroma_row(src, by[None, :] * 8 + rr, j, bmask[None, :], H, W, HC, s_c, s_h,
-                          s_w, col_ptr, ch, FH, FV, MODE, CT)  # fmt: skip
-        tile = _put_row(tile, rr, row)
+        if MODE == 2:
+            tile = tl.zeros([8, 8, NB], CT)
+        else:
+            tile = tl.zeros([8, 8, NB], tl.int32)
+        x = bx[None, :] * 8 + tl.arange(0, 8)[:, None]  # [8, NB]
+        for rr in tl.range(0, 8, num_stages=1, loop_unroll_factor=1):  # see _BROADCAST
+            y = by[None, :] * 8 + rr
+            if ch == 0:
+                row = _luma_samples(src[None, :], y, x, bmask[None, :], H, W, s_c, s_h, s_w,
+                                    col_ptr, C, MODE, CT)  # fmt: skip
+            else:
+                row = _chroma_samples(src[None, :], y, x, bmask[None, :], H, W, HC, s_c, s_h,
+                                      s_w, col_ptr, ch, FH, FV, MODE, CT)  # fmt: skip
+            tile = _put_row(tile, rr, row)
     return tile
 
 
@@ -562,47 +609,38 @@ def _chroma_kernel(
     r, c = _rows8()
     i = by[None, None, :] * 8 + r  # row and column of each sample in the chroma plane
     j = bx[None, None, :] * 8 + c
-    src = src_ptr + n[None, :] * s_n
+    src = src_ptr + n * s_n
     dst = dst_ptr + n[None, None, :] * (2 * HC * WC) + i * WC + j
     smask = bmask[None, None, :] & (i < HC) & (j < WC)
     out_ty = dst_ptr.dtype.element_ty
     # One component at a time, stored at once: the second reloads the (cached) pixels instead of
     # keeping a second tile live through the first one's transforms.
-    cb = _chroma_tile(src, by, bx, bmask, H, W, HC, s_c, s_h, s_w, col_ptr, 1, FH, FV, MODE, CT,
-                      NB)  # fmt: skip
+    cb = _sample_tile(src, by, bx, bmask, H, W, HC, s_c, s_h, s_w, col_ptr, 1, 3, FH, FV, MODE,
+                      CT, NB)  # fmt: skip
     cb = _code(cb, q_ptr, rcp_ptr, mat_ptr, 1, MODE, CUBIC, CT)
     tl.store(dst, cb.to(out_ty), mask=smask)
-    cr = _chroma_tile(src, by, bx, bmask, H, W, HC, s_c, s_h, s_w, col_ptr, 2, FH, FV, MODE, CT,
-                      NB)  # fmt: skip
+    cr = _sample_tile(src, by, bx, bmask, H, W, HC, s_c, s_h, s_w, col_ptr, 2, 3, FH, FV, MODE,
+                      CT, NB)  # fmt: skip
     cr = _code(cr, q_ptr, rcp_ptr, mat_ptr, 2, MODE, CUBIC, CT)
     tl.store(dst + HC * WC, cr.to(out_ty), mask=smask)
 
 
 @triton.jit
-def _luma_tile(src, by, x, bmask, H, W, s_c, s_h, s_w, col_ptr, C: tl.constexpr,
-               MODE: tl.constexpr, CT: tl.constexpr, NB: tl.constexpr):  # fmt: skip
-    """The luma samples of blocks ``by`` (columns ``x``, ``[8, NB]``), edge-replicated, built row
-    by row: the grey channel (rounded to 8 bits in the float mode) or Y of RGB."""
-    if MODE == 2:
-        tile = tl.zeros([8, 8, NB], CT)
+def _emit(dst, plane, yv, y, x, ok, H, W, HC, WC, col_ptr, C: tl.constexpr, FH: tl.constexpr,
+          FV: tl.constexpr, FANCY: tl.constexpr, MODE: tl.constexpr, CT: tl.constexpr):  # fmt: skip
+    """Store the output pixels ``(y, x)`` (mask ``ok``) of decoded luma ``yv``: the grey value, or
+    RGB from ``yv`` and the chroma upsampled from ``plane``."""
+    out_ty = dst.dtype.element_ty
+    if C == 1:
+        tl.store(dst + y * W + x, yv.to(out_ty), mask=ok)
     else:
-        tile = tl.zeros([8, 8, NB], tl.int32)
-    xs = tl.minimum(x, W - 1) * s_w
-    for rr in tl.static_range(8):
-        p = src + tl.minimum(by[None, :] * 8 + rr, H - 1) * s_h + xs
-        if C == 1:
-            v = tl.load(p, mask=bmask[None, :], other=0)
-            if MODE == 0:
-                v = v.to(tl.int32)
-            elif MODE == 1:
-                v = tl.minimum(tl.maximum(tl.floor(v + 0.5), 0.0), 255.0).to(tl.int32)
-        else:
-            red = tl.load(p, mask=bmask[None, :], other=0)
-            green = tl.load(p + s_c, mask=bmask[None, :], other=0)
-            blue = tl.load(p + 2 * s_c, mask=bmask[None, :], other=0)
-            v = _to_ycc(red, green, blue, col_ptr, 0, MODE, CT)
-        tile = _put_row(tile, rr, v)
-    return tile
+        cb = _upsample(plane, y, x, ok, HC, WC, FH, FV, FANCY, MODE != 2, CT)
+        cr = _upsample(plane + HC * WC, y, x, ok, HC, WC, FH, FV, FANCY, MODE != 2, CT)
+        for ch in tl.static_range(3):
+            v = _to_rgb(yv, cb, cr, col_ptr, ch, MODE, CT)
+            if MODE != 0:
+                v = tl.minimum(tl.maximum(v, 0.0), 255.0)
+            tl.store(dst + ch * H * W + y * W + x, v.to(out_ty), mask=ok)
 
 
 @triton.jit
@@ -636,34 +674,67 @@ def _luma_kernel(
     I64: tl.constexpr,  # int64 index arithmetic
 ):
     bmask, n, by, bx = _blocks(NBLK, WB, HBWB, NB, I64)
-    x = bx[None, :] * 8 + tl.arange(0, 8)[:, None]  # [8, NB]: the columns of a block row
-    xok = bmask[None, :] & (x < W)
-    src = src_ptr + n[None, :] * s_n
-    yd = _luma_tile(src, by, x, bmask, H, W, s_c, s_h, s_w, col_ptr, C, MODE, CT, NB)
+    yd = _sample_tile(src_ptr + n * s_n, by, bx, bmask, H, W, HC, s_c, s_h, s_w, col_ptr, 0, C,
+                      FH, FV, MODE, CT, NB)  # fmt: skip
     yd = _code(yd, q_ptr, rcp_ptr, mat_ptr, 0, MODE, CUBIC, CT)
-    dst = dst_ptr + n[None, :] * (C * H * W) + x
-    plane = chroma_ptr + n[None, :] * (2 * HC * WC)
-    out_ty = dst_ptr.dtype.element_ty
-    # Row by row from here: only a row's chroma samples are in flight at a time.
-    for rr in tl.static_range(8):
-        y = by[None, :] * 8 + rr
-        ok = xok & (y < H)
-        yv = _pick(yd, rr, 0)
-        if C == 1:
-            tl.store(dst + y * W, yv.to(out_ty), mask=ok)
-        else:
-            cb = _upsample(plane, y, x, ok, HC, WC, FH, FV, FANCY, MODE != 2, CT)
-            cr = _upsample(plane + HC * WC, y, x, ok, HC, WC, FH, FV, FANCY, MODE != 2, CT)
-            for ch in tl.static_range(3):
-                v = _to_rgb(yv, cb, cr, col_ptr, ch, MODE, CT)
-                if MODE != 0:
-                    v = tl.minimum(tl.maximum(v, 0.0), 255.0)
-                tl.store(dst + ch * H * W + y * W, v.to(out_ty), mask=ok)
+    dst = dst_ptr + n * (C * H * W)
+    plane = chroma_ptr + n * (2 * HC * WC)
+    if _BROADCAST:
+        r, c = _rows8()
+        y = by[None, None, :] * 8 + r
+        x = bx[None, None, :] * 8 + c
+        ok = bmask[None, None, :] & (y < H) & (x < W)
+        _emit(dst[None, None, :], plane[None, None, :], yd, y, x, ok, H, W, HC, WC, col_ptr, C,
+              FH, FV, FANCY, MODE, CT)  # fmt: skip
+    else:
+        x = bx[None, :] * 8 + tl.arange(0, 8)[:, None]  # [8, NB]
+        for rr in tl.range(0, 8, num_stages=1, loop_unroll_factor=1):  # see _BROADCAST
+            y = by[None, :] * 8 + rr
+            ok = bmask[None, :] & (y < H) & (x < W)
+            _emit(dst[None, :], plane[None, :], _row_of(yd, rr), y, x, ok, H, W, HC, WC, col_ptr,
+                  C, FH, FV, FANCY, MODE, CT)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------
 # Backward kernels (differentiable mode)
 # ----------------------------------------------------------------------------------------------
+
+
+@triton.jit
+def _colour_bwd(gout, gch, plane, yv, y, x, ok, H, W, HC, WC, g_c, g_h, g_w, col_ptr,
+                C: tl.constexpr, FH: tl.constexpr, FV: tl.constexpr, FANCY: tl.constexpr,
+                CT: tl.constexpr):  # fmt: skip
+    """Gradient of decoded luma ``yv`` at pixels ``(y, x)`` from the output gradient ``gout``
+    (zero outside the image: the crop), through the final clamp and YCbCr -> RGB; the chroma
+    gradients go to ``gch``."""
+    if C == 1:
+        gy = tl.load(gout + y * g_h + x * g_w, mask=ok, other=0.0)
+    else:
+        cb = _upsample(plane, y, x, ok, HC, WC, FH, FV, FANCY, False, CT)
+        cr = _upsample(plane + HC * WC, y, x, ok, HC, WC, FH, FV, FANCY, False, CT)
+        p = gout + y * g_h + x * g_w
+        o = _to_rgb(yv, cb, cr, col_ptr, 0, 2, CT)
+        g0 = tl.load(p, mask=ok & (o >= 0.0) & (o <= 255.0), other=0.0)
+        o = _to_rgb(yv, cb, cr, col_ptr, 1, 2, CT)
+        g1 = tl.load(p + g_c, mask=ok & (o >= 0.0) & (o <= 255.0), other=0.0)
+        o = _to_rgb(yv, cb, cr, col_ptr, 2, 2, CT)
+        g2 = tl.load(p + 2 * g_c, mask=ok & (o >= 0.0) & (o <= 255.0), other=0.0)
+        q = gch + y * W + x
+        tl.store(q, _affine_t(g0, g1, g2, col_ptr, 15, 1, CT), mask=ok)
+        tl.store(q + H * W, _affine_t(g0, g1, g2, col_ptr, 15, 2, CT), mask=ok)
+        gy = _affine_t(g0, g1, g2, col_ptr, 15, 0, CT)
+    return gy
+
+
+@triton.jit
+def _emit_luma_grad(gin, gy, y, x, ok, H, W, col_ptr, C: tl.constexpr, CT: tl.constexpr):
+    """Store the input gradient of the luma path: ``gy`` itself (grey) or the luma row of the
+    transpose of RGB -> YCbCr (the chroma rows are added by :func:`_chroma_bwd_kernel`)."""
+    if C == 1:
+        tl.store(gin + y * W + x, gy, mask=ok)
+    else:
+        for ch in tl.static_range(3):
+            tl.store(gin + ch * H * W + y * W + x, tl.load(col_ptr + ch).to(CT) * gy, mask=ok)
 
 
 @triton.jit
@@ -701,48 +772,40 @@ def _luma_bwd_kernel(
     I64: tl.constexpr,  # int64 index arithmetic
 ):
     bmask, n, by, bx = _blocks(NBLK, WB, HBWB, NB, I64)
-    x = bx[None, :] * 8 + tl.arange(0, 8)[:, None]  # [8, NB]: the columns of a block row
-    xok = bmask[None, :] & (x < W)
-    src = src_ptr + n[None, :] * s_n
-    v = _luma_tile(src, by, x, bmask, H, W, s_c, s_h, s_w, col_ptr, C, 2, CT, NB)
+    v = _sample_tile(src_ptr + n * s_n, by, bx, bmask, H, W, HC, s_c, s_h, s_w, col_ptr, 0, C,
+                     FH, FV, 2, CT, NB)  # fmt: skip
     yd, z, rec = _code_diff(v, q_ptr, mat_ptr, 0, CUBIC, CT)
-    gout = gout_ptr + n[None, :] * g_n + x * g_w
-    gch = gch_ptr + n[None, :] * (2 * H * W) + x
-    plane = chroma_ptr + n[None, :] * (2 * HC * WC)
-    g = tl.zeros([8, 8, NB], CT)
-    for rr in tl.static_range(8):
-        y = by[None, :] * 8 + rr
-        ok = xok & (y < H)  # the crop: no gradient outside the image
-        if C == 1:
-            gy = tl.load(gout + y * g_h, mask=ok, other=0.0)
-        else:
-            yv = _pick(yd, rr, 0)
-            cb = _upsample(plane, y, x, ok, HC, WC, FH, FV, FANCY, False, CT)
-            cr = _upsample(plane + HC * WC, y, x, ok, HC, WC, FH, FV, FANCY, False, CT)
-            # the final clamp, then the transpose of YCbCr -> RGB
-            o = _to_rgb(yv, cb, cr, col_ptr, 0, 2, CT)
-            g0 = tl.load(gout + y * g_h, mask=ok & (o >= 0.0) & (o <= 255.0), other=0.0)
-            o = _to_rgb(yv, cb, cr, col_ptr, 1, 2, CT)
-            g1 = tl.load(gout + g_c + y * g_h, mask=ok & (o >= 0.0) & (o <= 255.0), other=0.0)
-            o = _to_rgb(yv, cb, cr, col_ptr, 2, 2, CT)
-            g2 = tl.load(gout + 2 * g_c + y * g_h, mask=ok & (o >= 0.0) & (o <= 255.0), other=0.0)
-            tl.store(gch + y * W, _affine_t(g0, g1, g2, col_ptr, 15, 1, CT), mask=ok)
-            tl.store(gch + H * W + y * W, _affine_t(g0, g1, g2, col_ptr, 15, 2, CT), mask=ok)
-            gy = _affine_t(g0, g1, g2, col_ptr, 15, 0, CT)
-        g = _put_row(g, rr, gy)
+    gout = gout_ptr + n * g_n
+    gch = gch_ptr + n * (2 * H * W)
+    plane = chroma_ptr + n * (2 * HC * WC)
+    gin = gin_ptr + n * (C * H * W)
     r, c = _rows8()
+    y3 = by[None, None, :] * 8 + r
+    x3 = bx[None, None, :] * 8 + c
+    if _BROADCAST:
+        ok = bmask[None, None, :] & (y3 < H) & (x3 < W)
+        g = _colour_bwd(gout[None, None, :], gch[None, None, :], plane[None, None, :], yd, y3, x3,
+                        ok, H, W, HC, WC, g_c, g_h, g_w, col_ptr, C, FH, FV, FANCY, CT)  # fmt: skip
+    else:
+        g = tl.zeros([8, 8, NB], CT)
+        x = bx[None, :] * 8 + tl.arange(0, 8)[:, None]  # [8, NB]
+        for rr in tl.range(0, 8, num_stages=1, loop_unroll_factor=1):  # see _BROADCAST
+            y = by[None, :] * 8 + rr
+            ok = bmask[None, :] & (y < H) & (x < W)
+            gy = _colour_bwd(gout[None, :], gch[None, :], plane[None, :], _row_of(yd, rr), y, x,
+                             ok, H, W, HC, WC, g_c, g_h, g_w, col_ptr, C, FH, FV, FANCY, CT)  # fmt: skip
+            g = _put_row(g, rr, gy)
     g = _code_diff_bwd(g, z, rec, q_ptr, mat_ptr, 0, CUBIC, CT)
-    g = _fold_edges(g, by[None, None, :] * 8 + r, bx[None, None, :] * 8 + c, H, W)
-    gin = gin_ptr + n[None, :] * (C * H * W) + x
-    for rr in tl.static_range(8):
-        y = by[None, :] * 8 + rr
-        ok = xok & (y < H)
-        gy = _pick(g, rr, 0)
-        if C == 1:
-            tl.store(gin + y * W, gy, mask=ok)
-        else:  # the luma row of the transpose of RGB -> YCbCr; _chroma_bwd_kernel adds the rest
-            for ch in tl.static_range(3):
-                tl.store(gin + ch * H * W + y * W, tl.load(col_ptr + ch).to(CT) * gy, mask=ok)
+    g = _fold_edges(g, y3, x3, H, W)
+    if _BROADCAST:
+        ok = bmask[None, None, :] & (y3 < H) & (x3 < W)
+        _emit_luma_grad(gin[None, None, :], g, y3, x3, ok, H, W, col_ptr, C, CT)
+    else:
+        x = bx[None, :] * 8 + tl.arange(0, 8)[:, None]
+        for rr in tl.range(0, 8, num_stages=1, loop_unroll_factor=1):  # see _BROADCAST
+            y = by[None, :] * 8 + rr
+            ok = bmask[None, :] & (y < H) & (x < W)
+            _emit_luma_grad(gin[None, :], _row_of(g, rr), y, x, ok, H, W, col_ptr, C, CT)
 
 
 @triton.jit
@@ -806,19 +869,40 @@ def _chroma_up_bwd_kernel(
 
 
 @triton.jit
+def _chroma_scatter(gin, g, tail, i, j, mask, H, W, HC, WC, col_ptr, ch: tl.constexpr,
+                    FH: tl.constexpr, FV: tl.constexpr, CT: tl.constexpr):  # fmt: skip
+    """Add the gradient ``g`` of chroma samples ``(i, j)`` (``tail``: the gradient gathered at
+    the last image column, see :func:`_chroma_bwd_component`) to the input gradient of the
+    full-resolution pixels they average, through row ``ch`` of the transpose of RGB -> YCbCr."""
+    for dy in tl.static_range(FV):
+        yy = i * FV + dy
+        # rows past H - 1 (the bottom padding of an odd height) replicate row H - 1
+        w = tl.where(yy == H - 1, (FV * HC - H + 1) * (1.0 / (FH * FV)), 1.0 / (FH * FV))
+        for dx in tl.static_range(FH):
+            xx = j * FH + dx
+            ok = mask & (i < HC) & (j < WC) & (yy < H) & (xx < W)
+            gx = tl.where(xx == W - 1, tail, g) * w
+            p = gin + yy * W + xx
+            for k in tl.static_range(3):
+                add = tl.load(col_ptr + ch * 3 + k).to(CT) * gx
+                tl.store(p + k * H * W, tl.load(p + k * H * W, mask=ok, other=0.0) + add, mask=ok)
+
+
+@triton.jit
 def _chroma_bwd_component(src, gsm, gin, by, bx, bmask, H, W, HC, WC, s_c, s_h, s_w, q_ptr,
                           mat_ptr, col_ptr, ch: tl.constexpr, FH: tl.constexpr,
                           FV: tl.constexpr, CUBIC: tl.constexpr, CT: tl.constexpr,
                           NB: tl.constexpr):  # fmt: skip
     """Backward of one chroma channel's blocks: gradient of the decoded plane (``gsm``) -> the
     channel's part of the input gradient (added into ``gin``)."""
-    s = _chroma_tile(src, by, bx, bmask, H, W, HC, s_c, s_h, s_w, col_ptr, ch, FH, FV, 2, CT, NB)
+    s = _sample_tile(src, by, bx, bmask, H, W, HC, s_c, s_h, s_w, col_ptr, ch, 3, FH, FV, 2, CT,
+                     NB)  # fmt: skip
     _d, z, rec = _code_diff(s, q_ptr, mat_ptr, ch, CUBIC, CT)
     r, c = _rows8()
     i = by[None, None, :] * 8 + r
     j = bx[None, None, :] * 8 + c
     inside = bmask[None, None, :] & (i < HC) & (j < WC)  # the decoder's crop
-    g = tl.load(gsm + i * WC + j, mask=inside, other=0.0)
+    g = tl.load(gsm[None, None, :] + i * WC + j, mask=inside, other=0.0)
     g = _code_diff_bwd(g, z, rec, q_ptr, mat_ptr, ch, CUBIC, CT)
     # rows of the block past HC - 1 replicate row HC - 1 of the plane
     tail = tl.sum(tl.where(i >= HC - 1, g, 0.0), axis=0)
@@ -829,25 +913,15 @@ def _chroma_bwd_component(src, gsm, gin, by, bx, bmask, H, W, HC, WC, s_c, s_h, 
     cnt = (j * FH >= W - 1).to(CT)
     if FH == 2:
         cnt += (j * 2 + 1 >= W - 1).to(CT)
-    tail = tl.sum(g * cnt, axis=1)  # [8 (row), NB]
-    j2 = bx[None, :] * 8 + tl.arange(0, 8)[:, None]  # [8, NB]: the columns of a block row
-    for rr in tl.static_range(8):
-        i2 = by[None, :] * 8 + rr
-        grow = _pick(g, rr, 0)
-        trow = tl.sum(tl.where(tl.arange(0, 8)[:, None] == rr, tail, 0.0), axis=0)[None, :]
-        for dy in tl.static_range(FV):
-            yy = i2 * FV + dy
-            # rows past H - 1 (the bottom padding of an odd height) replicate row H - 1
-            w = tl.where(yy == H - 1, (FV * HC - H + 1) * (1.0 / (FH * FV)), 1.0 / (FH * FV))
-            for dx in tl.static_range(FH):
-                xx = j2 * FH + dx
-                ok = bmask[None, :] & (i2 < HC) & (j2 < WC) & (yy < H) & (xx < W)
-                gx = tl.where(xx == W - 1, trow, grow) * w
-                p = gin + yy * W + xx
-                for k in tl.static_range(3):  # row ch of the transpose of RGB -> YCbCr
-                    add = tl.load(col_ptr + ch * 3 + k).to(CT) * gx
-                    old = tl.load(p + k * H * W, mask=ok, other=0.0)
-                    tl.store(p + k * H * W, old + add, mask=ok)
+    tail = tl.sum(g * cnt, axis=1)[:, None, :]  # [8, 1, NB]
+    if _BROADCAST:
+        _chroma_scatter(gin[None, None, :], g, tail, i, j, bmask[None, None, :], H, W, HC, WC,
+                        col_ptr, ch, FH, FV, CT)  # fmt: skip
+    else:
+        j2 = bx[None, :] * 8 + tl.arange(0, 8)[:, None]  # [8, NB]
+        for rr in tl.range(0, 8, num_stages=1, loop_unroll_factor=1):  # see _BROADCAST
+            _chroma_scatter(gin[None, :], _row_of(g, rr), _row_of(tail, rr), by[None, :] * 8 + rr,
+                            j2, bmask[None, :], H, W, HC, WC, col_ptr, ch, FH, FV, CT)  # fmt: skip
 
 
 @triton.jit
@@ -877,9 +951,9 @@ def _chroma_bwd_kernel(
     I64: tl.constexpr,  # int64 index arithmetic
 ):
     bmask, n, by, bx = _blocks(NBLK, CWB, CHBWB, NB, I64)
-    src = src_ptr + n[None, :] * s_n
-    gsm = gsm_ptr + n[None, None, :] * (2 * HC * WC)
-    gin = gin_ptr + n[None, :] * (3 * H * W)
+    src = src_ptr + n * s_n
+    gsm = gsm_ptr + n * (2 * HC * WC)
+    gin = gin_ptr + n * (3 * H * W)
     _chroma_bwd_component(src, gsm, gin, by, bx, bmask, H, W, HC, WC, s_c, s_h, s_w, q_ptr,
                           mat_ptr, col_ptr, 1, FH, FV, CUBIC, CT, NB)  # fmt: skip
     _chroma_bwd_component(src, gsm + HC * WC, gin, by, bx, bmask, H, W, HC, WC, s_c, s_h, s_w,
@@ -914,16 +988,22 @@ def _new(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> to
 
 def _check(x: torch.Tensor, tables: torch.Tensor, subsampling: str, dtypes, op: str) -> None:
     if x.dim() != 4 or x.shape[1] not in (1, 3):
-        raise ValueError(f"{op}: expected an image [N, C, H, W] with C in (1, 3), got {tuple(x.shape)}")
+        raise ValueError(
+            f"{op}: expected an image [N, C, H, W] with C in (1, 3), got {tuple(x.shape)}"
+        )
     if x.dtype not in dtypes:
         raise TypeError(f"{op}: expected an image of dtype {dtypes}, got {x.dtype}")
     if tables.dim() != 3 or not 1 <= tables.shape[0] <= 3 or tuple(tables.shape[1:]) != (8, 8):
-        raise ValueError(f"{op}: expected tables [K, 8, 8] with K in 1..3, got {tuple(tables.shape)}")
+        raise ValueError(
+            f"{op}: expected tables [K, 8, 8] with K in 1..3, got {tuple(tables.shape)}"
+        )
     if subsampling not in cref.SUBSAMPLING:
         raise ValueError(f"{op}: unknown subsampling {subsampling!r}")
 
 
-def _component_tables(tables: torch.Tensor, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+def _component_tables(
+    tables: torch.Tensor, dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
     """``[3, 64]``: the table of Y, Cb, Cr (``reference.jpeg.component_tables``)."""
     k = tables.shape[0]
     idx = [min(c, k - 1) for c in range(3)]
@@ -996,7 +1076,9 @@ def _forward(
     return out, chroma
 
 
-def simulate_exact(x: torch.Tensor, tables: torch.Tensor, subsampling: str = "4:2:0") -> torch.Tensor:
+def simulate_exact(
+    x: torch.Tensor, tables: torch.Tensor, subsampling: str = "4:2:0"
+) -> torch.Tensor:
     """Exact round trip of uint8 ``[N, C, H, W]`` (C = 1 or 3, any strides) through
     libjpeg-turbo's codec: :func:`fastperc.reference.jpeg.simulate_exact` (with the default
     ``"clamp"`` range limiting), bit for bit.
@@ -1021,7 +1103,9 @@ def simulate_exact(x: torch.Tensor, tables: torch.Tensor, subsampling: str = "4:
     return out
 
 
-def simulate_float(x: torch.Tensor, tables: torch.Tensor, subsampling: str = "4:2:0") -> torch.Tensor:
+def simulate_float(
+    x: torch.Tensor, tables: torch.Tensor, subsampling: str = "4:2:0"
+) -> torch.Tensor:
     """The float mode (:func:`fastperc.reference.jpeg.simulate_float`): float32 or float64
     ``[N, C, H, W]`` on 0..255 (any strides) -> decoded images of the same dtype on 0..255.
 
@@ -1136,7 +1220,9 @@ def simulate_differentiable(
     """
     _check(x, tables, subsampling, (torch.float32, torch.float64), "simulate_differentiable")
     if rounding not in ("cubic", "ste"):
-        raise ValueError(f"simulate_differentiable: expected rounding 'cubic' or 'ste', got {rounding!r}")
+        raise ValueError(
+            f"simulate_differentiable: expected rounding 'cubic' or 'ste', got {rounding!r}"
+        )
     if torch.is_grad_enabled() and (x.requires_grad or tables.requires_grad):
         return _Differentiable.apply(x, tables, subsampling, rounding)
     q = _component_tables(tables, x.dtype, x.device)
@@ -1156,15 +1242,16 @@ SIMULATE = {
 # ----------------------------------------------------------------------------------------------
 
 
-def compile_for_gpu(arch: int = 90, variants: str = "all") -> list[str]:
+def compile_for_gpu(arch: int = 90, variants: str = "all", verbose: bool = False) -> list[str]:
     """Compile the kernels for an NVIDIA GPU of compute capability ``arch`` without a GPU
     (``triton.compile`` of an ``ASTSource`` for ``GPUTarget("cuda", arch, 32)``), which catches
     what the interpreter does not check (types, layouts, constexpr use).
 
     Args:
         arch: compute capability times ten (90: H100/H200).
-        variants: ``"all"`` (every mode, subsampling and channel count) or ``"some"`` (one
-            representative per kernel and mode).
+        variants: ``"all"`` (every mode, subsampling and channel count) or ``"some"`` (4:2:0
+            only: one variant of each kernel and mode).
+        verbose: print each line as soon as its variant is compiled.
 
     Returns:
         One line per compiled variant: kernel, constants, registers and spills when the bundled
@@ -1223,6 +1310,8 @@ def compile_for_gpu(arch: int = 90, variants: str = "all") -> list[str]:
         compiled = triton.compile(src, target=target, options={"num_warps": NUM_WARPS})
         shown = {k: v for k, v in consts.items() if k not in ("CT", "I64", "NB", "BLOCK")}
         lines.append(f"{fn.__name__} {shown}: {_resource_usage(compiled.asm.get('cubin'))}")
+        if verbose:
+            print(lines[-1], flush=True)
     return lines
 
 

@@ -65,7 +65,9 @@ def images(n: int, c: int, h: int, w: int, seed: int, dtype=torch.uint8) -> torc
 
 def both(x, **kw):
     """(Triton, reference) results of jpeg_simulate."""
-    return jpeg.jpeg_simulate(x, backend="triton", **kw), jpeg.jpeg_simulate(x, backend="torch", **kw)
+    return jpeg.jpeg_simulate(x, backend="triton", **kw), jpeg.jpeg_simulate(
+        x, backend="torch", **kw
+    )
 
 
 def assert_equal(a, b, label: str) -> None:
@@ -85,11 +87,13 @@ def levels(t) -> torch.Tensor:
     return t if t.max() > 1.5 else t * 255
 
 
-def assert_nearly_equal(a, b, label: str, *, identical: float, within_one: float = 1.0) -> None:
-    """At least ``identical`` of the values equal (within 1e-6 of a level) and ``within_one`` of
+def assert_nearly_equal(
+    a, b, label: str, *, identical: float, within_one: float = 1.0, tol: float = 1e-6
+) -> None:
+    """At least ``identical`` of the values equal (within ``tol`` of a level) and ``within_one`` of
     them within one level."""
     d = (levels(a) - levels(b)).abs()
-    same = (d <= 1e-6).double().mean().item()
+    same = (d <= tol).double().mean().item()
     near = (d <= 1 + 1e-6).double().mean().item()
     assert same >= identical and near >= within_one, (
         f"{label}: {same:.6f} identical, {near:.6f} within one level, max |diff| {d.max().item()}"
@@ -274,12 +278,15 @@ def test_differentiable_uint8_input_and_value_range():
     assert_nearly_equal(a, b, "uint8", identical=0.98, within_one=0.995)
     xf = images(1, 3, 12, 10, seed=4, dtype=torch.float32) * 255
     a, b = both(xf, quality=50, mode="differentiable", value_range=255)
-    assert_nearly_equal(a, b, "value_range=255", identical=0.999)
+    # float32 outputs: equal up to float32 rounding of the 0..255 values
+    assert_nearly_equal(a, b, "value_range=255", identical=0.999, tol=256 * 2.0**-23 * 4)
 
 
 def test_differentiable_table_gradients_from_the_reference():
     x = images(1, 3, 10, 12, seed=6, dtype=torch.float64)
-    tables = torch.stack([torch.from_numpy(ref.quant_table(40, c)).double() for c in ("luma", "chroma")])
+    tables = torch.stack(
+        [torch.from_numpy(ref.quant_table(40, c)).double() for c in ("luma", "chroma")]
+    )
     tables = tables.to(DEVICE)
     for rounding in ("cubic", "ste"):
         ours = forward_backward(x, "triton", tables=tables, rounding=rounding)
@@ -346,7 +353,9 @@ def test_islow_matrices_reproduce_the_reference_transforms():
 
     g = torch.Generator().manual_seed(0)
     blocks = torch.randint(-128, 128, (500, 8, 8), generator=g, dtype=torch.int64)
-    blocks[:4] = torch.tensor([-128, 127]).repeat(4)[None, None, :8] * torch.tensor([1, -1, 1, -1]).view(4, 1, 1)
+    blocks[:4] = torch.tensor([-128, 127]).repeat(4)[None, None, :8] * torch.tensor(
+        [1, -1, 1, -1]
+    ).view(4, 1, 1)
     p = descale(blocks @ fwd.T, 11)  # rows
     coef = descale(fwd @ p, 15)  # columns
     assert torch.equal(coef, ref.fdct_islow(blocks).to(torch.int64))
