@@ -1,3 +1,5 @@
+"""``python -m fastperc``: the command line (also under ``torchrun -m fastperc``)."""
+
 import sys
 
 from .cli import main
