@@ -366,7 +366,10 @@ def extract_features(
             for batch_names, batch in producer.batches():
                 x = torch.from_numpy(batch).to(dev, non_blocking=True).permute(0, 3, 1, 2)
                 x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
-                f = ext(x)
+                if logits:
+                    f, lg = ext.features_and_logits(x)  # one pass for both
+                else:
+                    f = ext(x)
                 if not isinstance(f, torch.Tensor) or f.ndim != 2 or f.shape[0] != x.shape[0]:
                     raise ValueError(
                         f"Expected the extractor to return [N, D] features for a batch of "
@@ -381,7 +384,7 @@ def extract_features(
                 if keep_features:
                     feats.append(f.cpu().numpy())
                 if logits:
-                    outs.append(ext.logits(x).float().cpu().numpy())
+                    outs.append(lg.float().cpu().numpy())
                 names.extend(batch_names)
                 if bar is not None:
                     bar.update(len(batch_names))
