@@ -15,15 +15,58 @@ def test_info_json(capsys):
     assert info["backends"]["torch"] is None
 
 
-def test_demo_json_is_exact_against_pillow(capsys, tmp_path):
-    assert cli.main(["demo", "--json", "--out", str(tmp_path)]) == 0
+def test_demo_quick(capsys, tmp_path):
+    out = tmp_path / "report"
+    assert cli.main(["demo", "--quick", "--json", "--no-progress", "--out", str(out)]) == 0
     res = json.loads(capsys.readouterr().out)
-    assert len(res["photos"]) == 4
-    for row in res["photos"]:
-        assert row["pillow_ycbcr_max_diff"] <= 1
-        assert row["jpeg_q75_identical_to_pillow"] == 1.0
-        assert row["psnr_420_db"] > 30
-    assert len(list(tmp_path.glob("*.png"))) == 4
+    assert res["jpeg_exact_identical_to_pillow"] == 1.0
+    fid = {r["quality"]: r["fid"] for r in res["rows"]}
+    assert fid[50] > fid[90] > fid[100] >= 0
+    assert res["provenance"]["name"] == "efficientnet_lite0"
+    assert sorted(p.name for p in out.iterdir()) == ["curve.json", "curve.png", "report.md"]
+    assert "FID" in (out / "report.md").read_text()
+
+
+def test_help_lists_the_commands(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    for cmd in ("fid", "kid", "stats", "audit", "jpeg", "jpeg-sensitivity", "demo", "info"):
+        assert cmd in text
+    assert "exit codes" in text
+
+
+def test_jpeg_inspect(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    good = tmp_path / "a.jpg"
+    Image.fromarray(np.zeros((16, 24, 3), np.uint8)).save(good, quality=80)
+    bad = tmp_path / "b.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0garbage")
+    assert cli.main(["jpeg", "inspect", str(good), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["quality"] == 80
+    assert cli.main(["jpeg", "inspect", str(good), str(bad)]) == 1
+    text = capsys.readouterr().out
+    assert "quality 80" in text and "error" in text
+
+
+def test_audit_command(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    for i in range(4):
+        img = Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+        img.save(tmp_path / "a" / f"{i}.png")
+        img.save(tmp_path / "b" / f"{i}.jpg", quality=75)
+    assert cli.main(["audit", str(tmp_path / "a"), str(tmp_path / "b"), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["suggested_match_jpeg"] == 75
 
 
 def test_usage_errors(capsys):
