@@ -126,7 +126,168 @@ def _jpeg(payload: dict) -> str:
     return "\n".join(out)
 
 
-RENDERERS = {"color": _color, "stats": _stats, "jpeg": _jpeg}
+def _models(payload: dict) -> str:
+    out = [
+        f"## Feature extractors (`fastperc.models`), batch {payload['batch']}\n",
+        _machine(payload["machine"], payload["bandwidth"]),
+        "",
+        "One forward of a batch of random images (the Inception with seeded random weights, the "
+        "same in every provider; EfficientNet-Lite0 with its ImageNet weights). `x peer`: "
+        "pytorch-fid's median time over the provider's (> 1: faster). `difference`: the largest "
+        "feature difference from the reference (pytorch-fid's InceptionV3 for the Inception, the "
+        "unfolded network for EfficientNet) relative to the largest feature; `cosine`: the "
+        "smallest per-image cosine similarity with it. Building the folded copy takes "
+        f"{payload.get('inception_fold_ms', float('nan')):.0f} ms once per Inception extractor "
+        "(included in its first call only). The machine is shared: two-thread runs suffer "
+        "most from other load; the one-thread rows compare the implementations more steadily.",
+        "",
+        "| model | input | provider | threads | median ms | images/s | x peer | difference "
+        "| cosine |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in payload["rows"]:
+        sp = r.get("speedup_vs_peer")
+        out.append(
+            f"| {r['group']} | {r['size']} | {r['provider']} | {r['threads']} "
+            f"| {r['median_ms']:.0f} | {r['images_s']:.2f} | {'' if sp is None else f'{sp:.2f}'} "
+            f"| {r['rel_diff']:.1e} | {r['min_cosine']:.6f} |"
+        )
+    return "\n".join(out)
+
+
+def _metrics(payload: dict) -> str:
+    out = [
+        f"## Full-reference metrics (`fastperc.metrics`): {payload['n']} images 3 x "
+        f"{payload['size']} x {payload['size']}, CPU\n",
+        _machine(payload["machine"], payload["bandwidth"]),
+        "",
+        "MPix/s: images x height x width per second. `x cpp`: the provider's median time over "
+        "fastperc's C++ backend (> 1: fastperc is faster); `x fastest peer` on the C++ row. "
+        "Peers with their defaults except `data_range=1.0` (piq's SSIM with `downsample=False`, "
+        "scikit-image's with `gaussian_weights=True, sigma=1.5, use_sample_covariance=False`, "
+        "one call per image). The SSIM definitions differ (see `fastperc.metrics`).",
+        "",
+        "| op | input | provider | median ms | MPix/s | x cpp |",
+        "|---|---|---|---:|---:|---:|",
+    ]
+    for r in payload["rows"]:
+        sp = r.get("speedup_of_cpp")
+        note = (
+            f"{r['x_fastest_peer']:.1f}x fastest peer"
+            if r.get("x_fastest_peer")
+            else ("" if sp is None or r["provider"] == "fastperc[cpp]" else f"{sp:.1f}")
+        )
+        out.append(
+            f"| {r['op']} | {r['dtype']} | {r['provider']} | {r['median_ms']:.1f} "
+            f"| {r['mpix_s']:.1f} | {note} |"
+        )
+    return "\n".join(out)
+
+
+def _resize(payload: dict) -> str:
+    src, dst = payload["size"]
+    out = [
+        f"## Resize (`fastperc.resize`): {payload['batch']} photos {src}x{src}x3 uint8 -> "
+        f"{dst}x{dst} float32, Pillow bicubic (clean-fid's \"clean\" resize)\n",
+        _machine(payload["machine"], payload["bandwidth"]),
+        "",
+        "`x clean-fid`: clean-fid's median time over the provider's (> 1: faster than "
+        "clean-fid's own `make_resizer(\"PIL\", False, \"bicubic\", (299, 299))` applied to "
+        "each uint8 image, which is single-threaded). `cpu ms`: process CPU time of the same "
+        "calls. `max |diff|`: largest absolute difference from clean-fid's output on the "
+        "0..255 scale (`F.interpolate` uses a different bicubic, a = -0.75).",
+        "",
+        "| provider | threads | median ms | cpu ms | images/s | x clean-fid | max \\|diff\\| |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in payload["rows"]:
+        out.append(
+            f"| {r['provider']} | {r['threads']} | {r['median_ms']:.1f} | {r['cpu_ms']:.1f} "
+            f"| {r['images_s']:.0f} | {r['speedup_vs_cleanfid']:.1f} "
+            f"| {r['max_abs_diff_vs_cleanfid']:.1e} |"
+        )
+    return "\n".join(out)
+
+
+def _pipeline(payload: dict) -> str:
+    n, s = payload["images"], payload["image_size"]
+    out = [
+        f"## End-to-end FID (`fastperc.pipeline`): 2 x {n} images {s}x{s} -> 299x299, batch "
+        f"{payload['batch']}, CPU\n",
+        _machine(payload["machine"], payload["bandwidth"]),
+        "",
+        "Decoding, resizing, the FID Inception (seeded random weights, the same in every "
+        "provider) and the statistics of two folders (set B blurred and colour-shifted), as "
+        "`fastperc.compute_stats` against clean-fid's `get_folder_features` with pytorch-fid's "
+        "`InceptionV3` as its model (`clean`) and pytorch-fid's "
+        "`calculate_activation_statistics` (`legacy_pytorch`); the peers with "
+        f"`num_workers={payload['peer_workers']}`. Medians of {payload['repeat']} interleaved "
+        "repeats; `threads`: torch threads (fastperc also decodes and resizes in threads of its "
+        "own, overlapped with the network); `x peer`: the peer's median time over fastperc's "
+        "(> 1: faster); `FID`: each with its own distance function (fastperc's "
+        "`frechet_distance`; the peers' scipy `sqrtm`); `rel. diff`: |FID - peer's| / peer's.",
+        "",
+        "| protocol | format | threads | provider | median s | runs | images/s | x peer | FID "
+        "| rel. diff |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in payload["rows"]:
+        sp, fid, rd = r.get("speedup_vs_peer"), r.get("fid"), r.get("fid_rel_diff")
+        out.append(
+            f"| {r['group']} | {r['format']} | {r['threads']} | {r['provider']} "
+            f"| {r['median_ms'] / 1e3:.1f} | {r['runs']} | {r['images_s']:.2f} "
+            f"| {'' if sp is None else f'{sp:.2f}'} | {'' if fid is None else f'{fid:.6f}'} "
+            f"| {'' if rd is None else f'{rd:.1e}'} |"
+        )
+    notes = []
+    for st in payload.get("settings", []):
+        for group, a in st["fid"].items():
+            head = f"- {group} ({st['format']}, torch threads {st['threads']}): "
+            stats_part = (
+                f"fastperc's distance on fastperc's and on the peer's statistics differs by "
+                f"{a['rel_diff_from_stats']:.1e} relative (means {a['mean_rel_diff']:.1e}, "
+                f"covariances {a['cov_rel_diff']:.1e} relative, Frobenius)"
+            )
+            if "fid_peer" not in a:
+                notes.append(head + stats_part + ".")
+                continue
+            notes.append(
+                head
+                + f"|FID - peer's| = {a['fid_abs_diff']:.2e} ({a['fid_rel_diff']:.1e} relative). "
+                f"Against a float64 reference distance (symmetric eigenproblems, numpy) on the "
+                f"same statistics, fastperc's `frechet_distance` is off by "
+                f"{a['fastperc_fd_rel_err']:.1e} and the peer's `sqrtm` by "
+                f"{a['peer_fd_rel_err']:.1e} relative; the reference on the two pipelines' "
+                f"statistics differs by {a['reference_rel_diff_from_stats']:.1e}; "
+                + stats_part
+                + "."
+            )
+    d = payload.get("diagnostics")
+    if d:
+        notes.append(
+            f"- where the features differ ({d['format']}, torch threads {d['threads']}, 8 or all "
+            f"images of set A): resize alone, largest difference on 0..255: "
+            f"{d['resize_clean_max_abs_diff']:.1e} (`pil_bicubic` vs clean-fid's PIL), "
+            f"{d['resize_legacy_pytorch_max_abs_diff']:.1e} (`bilinear` vs its "
+            f"`F.interpolate`); the network alone on clean-fid's resized batch, largest "
+            f"feature difference relative to the largest feature: "
+            f"{d['network_folded_rel_diff']:.1e} folded, {d['network_unfolded_rel_diff']:.1e} "
+            f"unfolded; end to end (set A, `clean`): {d['features_clean_rel_diff']:.1e}."
+        )
+    if notes:
+        out += ["", "FID agreement:", "", *notes]
+    return "\n".join(out)
+
+
+RENDERERS = {
+    "color": _color,
+    "stats": _stats,
+    "jpeg": _jpeg,
+    "models": _models,
+    "metrics": _metrics,
+    "pipeline": _pipeline,
+    "resize": _resize,
+}
 
 
 def render() -> Path:

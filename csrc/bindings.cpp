@@ -12,6 +12,8 @@ void bind_color(py::module_& m);
 
 void init_jpeg_io(py::module_& m);
 void init_jpeg_sim(py::module_& m);
+void init_resize(py::module_& m);
+void init_metrics(py::module_& m);
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "fastperc CPU kernels";
@@ -23,4 +25,6 @@ PYBIND11_MODULE(_C, m) {
   fastperc::bind_color(m);
   init_jpeg_io(m);
   init_jpeg_sim(m);
+  init_resize(m);
+  init_metrics(m);
 }

@@ -129,6 +129,38 @@ def jpeg_simulate(
     ``tables``: float64 ``[2, 8, 8]`` (luma, chroma) quantization tables.
     """
 
+# ---- Full-reference metrics (csrc/metrics.cpp; wrapped by metrics.py) ----
+
+def ssim_sums(
+    a: np.ndarray,
+    b: np.ndarray,
+    out: np.ndarray,
+    dtype: DTypeCode,
+    mix: Sequence[float],
+    win: Sequence[float],
+    c1: float,
+    c2: float,
+    reflect: bool,
+    want_cs: bool,
+) -> None:
+    """Mean SSIM and contrast-structure of every compared plane of ``[N, C, H, W]`` ``a`` and
+    ``b`` into float64 ``out`` ``[N, P, 2]`` (P = C, or 1 with a luma ``mix`` ``[wR, wG, wB,
+    offset]``); ``win``: the symmetric 11-tap window; ``reflect``: torchmetrics' variant."""
+
+def sq_error_sums(
+    a: np.ndarray, b: np.ndarray, out: np.ndarray, dtype: DTypeCode, mix: Sequence[float]
+) -> None:
+    """Per-image sum of squared differences of the compared planes into float64 ``out [N]``."""
+
+def avg_pool2(
+    src: np.ndarray, dst: np.ndarray, dtype: DTypeCode, mix: Sequence[float], pad_odd: bool
+) -> None:
+    """2x2 average pooling of the compared planes into ``dst`` (float64 for f64, else float32);
+    ``pad_odd``: pytorch_msssim's zero padding of odd sizes, else floor."""
+
+def ciede2000(a: np.ndarray, b: np.ndarray, dst: np.ndarray, dtype: DTypeCode) -> None:
+    """Per-pixel CIEDE2000 of ``[N, 3, H, W]`` L*a*b* into ``dst [N, 1, H, W]`` (f32 or f64)."""
+
 def get_num_threads() -> int:
     """Threads the extension's OpenMP regions use (1 without OpenMP)."""
 
