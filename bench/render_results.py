@@ -188,11 +188,11 @@ def _resize(payload: dict) -> str:
     src, dst = payload["size"]
     out = [
         f"## Resize (`fastperc.resize`): {payload['batch']} photos {src}x{src}x3 uint8 -> "
-        f"{dst}x{dst} float32, Pillow bicubic (clean-fid's \"clean\" resize)\n",
+        f'{dst}x{dst} float32, Pillow bicubic (clean-fid\'s "clean" resize)\n',
         _machine(payload["machine"], payload["bandwidth"]),
         "",
         "`x clean-fid`: clean-fid's median time over the provider's (> 1: faster than "
-        "clean-fid's own `make_resizer(\"PIL\", False, \"bicubic\", (299, 299))` applied to "
+        'clean-fid\'s own `make_resizer("PIL", False, "bicubic", (299, 299))` applied to '
         "each uint8 image, which is single-threaded). `cpu ms`: process CPU time of the same "
         "calls. `max |diff|`: largest absolute difference from clean-fid's output on the "
         "0..255 scale (`F.interpolate` uses a different bicubic, a = -0.75).",
@@ -279,6 +279,29 @@ def _pipeline(payload: dict) -> str:
     return "\n".join(out)
 
 
+def _demo(payload: dict) -> str:
+    out = [
+        "## `fastperc demo` (the README's main command)\n",
+        _machine(payload["machine"], payload["bandwidth"]),
+        f"- load average (1 min) before / after the run: "
+        f"{payload['load_average_before']:.1f} / {payload['load_average_after']:.1f}",
+        "",
+        "A fresh process running the JPEG-sensitivity experiment on the bundled photos "
+        "(EfficientNet-Lite0 features at 224x224 of the originals and of one copy per quality, "
+        "FID with a bootstrap interval, KID, PSNR, SSIM), import time included. `images`: "
+        "forward passes through the network.",
+        "",
+        "| command | runs | median wall s | CPU s | images |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in payload["rows"]:
+        out.append(
+            f"| `{r['op']}` | {r['runs']} | {r['median_ms'] / 1e3:.1f} | {r['cpu_ms'] / 1e3:.1f} "
+            f"| {r['images']} |"
+        )
+    return "\n".join(out)
+
+
 RENDERERS = {
     "color": _color,
     "stats": _stats,
@@ -287,6 +310,7 @@ RENDERERS = {
     "metrics": _metrics,
     "pipeline": _pipeline,
     "resize": _resize,
+    "demo": _demo,
 }
 
 

@@ -192,3 +192,14 @@ def test_custom_extractor_module(crops):
     expected = torch.nn.functional.adaptive_avg_pool2d(expected, 4).flatten(1)
     np.testing.assert_allclose(res.features, expected.numpy(), rtol=1e-5, atol=1e-3)
     assert isinstance(res.stats, FeatureStats) and res.stats.count == 5
+
+
+def test_cli_match_jpeg_auto_reports_its_effect(folders, capsys):
+    args = ["fid", folders["q50"], folders["png"], "--extractor", "efficientnet_lite0"]
+    assert cli.main([*args, "--match-jpeg", "auto", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["match_jpeg"] == {"reencoded": ["b"], "quality": 50, "subsampling": "4:2:0"}
+    assert res["fid"] < res["fid_without_match_jpeg"] / 5
+    assert cli.main([*args, "--match-jpeg", "auto"]) == 0
+    text = capsys.readouterr().out
+    assert "re-encoded as JPEG q=50" in text and "without the re-encoding" in text

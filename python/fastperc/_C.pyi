@@ -166,3 +166,33 @@ def get_num_threads() -> int:
 
 def set_num_threads(n: int) -> None:
     """Set the threads of the extension's OpenMP regions for calls made from this thread."""
+
+def resize(
+    src: np.ndarray,
+    dst: np.ndarray,
+    y_start: np.ndarray,
+    y_weight: np.ndarray,
+    x_start: np.ndarray,
+    x_weight: np.ndarray,
+    clip: bool,
+    lo: float,
+    hi: float,
+    dtype: DTypeCode,
+) -> None:
+    """Separable resampling with precomputed tables (``fastperc.reference.resize.Taps``):
+    ``dst[n, c, y, x] = sum_ij y_weight[y, i] * x_weight[x, j] * src[n, c, y_start[y] + i,
+    x_start[x] + j]``, clamped to ``[lo, hi]`` when ``clip`` (NaN kept).
+
+    Args:
+        src: ``[N, C, H, W]`` of dtype ``dtype``, any strides.
+        dst: ``[N, C, h, w]``, float32 (float64 for ``"f64"``), any non-overlapping strides.
+        y_start: int64 ``[h]``, C-contiguous, each in ``0..H - ky``.
+        y_weight: float64 ``[h, ky]``, C-contiguous, finite.
+        x_start: int64 ``[w]``, each in ``0..W - kx``.
+        x_weight: float64 ``[w, kx]``.
+        clip: clamp the result to ``[lo, hi]``.
+        lo, hi: finite clip bounds, ``lo <= hi``.
+        dtype: dtype code of ``src``.
+
+    Sums are float64 in the taps' order; the result is rounded once to the output dtype.
+    """
