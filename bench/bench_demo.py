@@ -1,5 +1,5 @@
 """Wall time of ``fastperc demo`` (the README's main command): the JPEG-sensitivity experiment
-on 232 crops of the bundled photos with the offline EfficientNet-Lite0 extractor, six JPEG
+on 116 crops of the bundled photos with the offline EfficientNet-Lite0 extractor, six JPEG
 qualities, FID with a bootstrap interval, KID, PSNR and SSIM.
 
 Runs the command in a fresh process (as a user would, import time included) ``--repeat``
@@ -50,7 +50,7 @@ def main() -> None:
     runs = [run_once(args.quick) for _ in range(args.repeat)]
     wall = statistics.median(r[0] for r in runs)
     cpu = statistics.median(r[1] for r in runs)
-    images = 58 if args.quick else 232
+    images = 58 if args.quick else 116
     row = {
         "op": "fastperc demo" + (" --quick" if args.quick else ""),
         "provider": "fastperc",
