@@ -70,11 +70,18 @@ class _threads:
         self.n = n
 
     def __enter__(self):
+        from fastperc import _C  # its OpenMP runtime is not necessarily torch's
+
         self.prev = torch.get_num_threads()
+        self.prev_c = _C.get_num_threads()
         torch.set_num_threads(self.n)
+        _C.set_num_threads(self.n)
 
     def __exit__(self, *exc):
+        from fastperc import _C
+
         torch.set_num_threads(self.prev)
+        _C.set_num_threads(self.prev_c)
 
 
 def main(argv=None) -> int:

@@ -6,8 +6,9 @@
 //  1. vertical: for each of its output rows, sum the ky source rows it reads, weighted, along
 //     the row (contiguous for NCHW planes and for packed RGB rows: numpy HWC, channels_last),
 //     and store the sums interleaved sample by sample ([W_in][kRows][group]). uint8 /
-//     float16 / bfloat16 rows are first converted once into a float64 cache of the rows the
-//     unit reads; float32 / float64 samples are converted as they are loaded;
+//     float16 / bfloat16 rows are first converted once into a float32 cache of the rows the
+//     unit reads (exact: each such sample is a float32), half the bytes of float64; those and
+//     float32 / float64 samples are widened to float64 as they are loaded;
 //  2. horizontal: each output column is sum_j wx[x][j] * (a contiguous vector of the
 //     kRows * group lanes of source column x_start[x] + j): the dot products of kRows rows (and
 //     3 channels) run side by side in SIMD registers.
@@ -44,7 +45,7 @@ namespace {
 
 constexpr int kRows = 8;  // output rows resampled together: the SIMD lanes of the 2nd pass
 
-// Rows cached per unit at most (as float64): beyond this the vertical pass converts the
+// Rows cached per unit at most (as float32): beyond this the vertical pass converts the
 // samples as it reads them.
 constexpr int64_t kCacheBytes = int64_t{1} << 20;
 
@@ -54,8 +55,8 @@ struct Plan {
   int64_t blocks = 1;      // row blocks per image: ceil(H_out / kRows)
   int64_t row_len = 1;     // samples per source row of a group: W_in * cg
   int64_t pitch = 1;       // row_len rounded up: stride of the cached rows
-  int64_t cache_rows = 0;  // source rows a unit caches as float64 (0: no cache)
-  int64_t per_thread = 0;  // scratch elements per thread: interleaved rows + cache
+  int64_t cache_rows = 0;  // source rows a unit caches as float32 (0: no cache)
+  int64_t per_thread = 0;  // scratch doubles per thread: interleaved rows + cache
 };
 
 Plan make_plan(const ResizeParams& p) {
@@ -77,9 +78,10 @@ Plan make_plan(const ResizeParams& p) {
     const int64_t y1 = std::min(h_out, y0 + kRows) - 1;
     rows = std::max(rows, p.y_start[y1] + p.ky - p.y_start[y0]);
   }
-  if (convert && rows * pl.pitch * static_cast<int64_t>(sizeof(double)) <= kCacheBytes)
+  if (convert && rows * pl.pitch * static_cast<int64_t>(sizeof(float)) <= kCacheBytes)
     pl.cache_rows = rows;
-  pl.per_thread = pl.pitch * (kRows + pl.cache_rows);
+  // The float32 cache follows the interleaved rows; pitch is even, so it fills whole doubles.
+  pl.per_thread = pl.pitch * kRows + pl.pitch / 2 * pl.cache_rows;
   return pl;
 }
 
@@ -107,7 +109,6 @@ int thread_id() {
 #if defined(__GNUC__) || defined(__clang__)
 typedef double D4 __attribute__((vector_size(32)));
 typedef int32_t I4 __attribute__((vector_size(16)));
-typedef float F4 __attribute__((vector_size(16)));
 
 FASTPERC_INLINE D4 splat(double x) { return D4{x, x, x, x}; }
 FASTPERC_INLINE D4 make4(double a, double b, double c, double d) { return D4{a, b, c, d}; }
@@ -144,10 +145,12 @@ FASTPERC_INLINE D4 from_u8(const uint8_t* p) {
   return FASTPERC_RESIZE_U8_QUAD(b, 0);
 }
 #undef FASTPERC_RESIZE_U8_QUAD
+// An element loop rather than __builtin_convertvector: GCC 12 lowers the latter to two
+// 2-lane conversions, while this one becomes a single vcvtps2pd ymm, m128 under AVX.
 FASTPERC_INLINE D4 from_f32(const float* p) {
-  F4 f;
-  std::memcpy(&f, p, sizeof f);
-  return __builtin_convertvector(f, D4);
+  D4 d;
+  for (int l = 0; l < 4; ++l) d[l] = static_cast<double>(p[l]);
+  return d;
 }
 #else
 struct D4 {
@@ -262,22 +265,22 @@ FASTPERC_INLINE void vertical(double* FASTPERC_RESTRICT inter, int r,
   }
 }
 
-// Rows of samples as float64: cache[i * pitch + j] = src[i * row_stride + j * step].
+// Rows of samples as float32 (exact for the uint8 / float16 / bfloat16 samples cached):
+// cache[i * pitch + j] = src[i * row_stride + j * step]. Plain loops, which the compiler
+// vectorizes (for uint8: widening loads, then int32 -> float32 conversions).
 template <DType D, class S>
-FASTPERC_INLINE void fill_cache(double* FASTPERC_RESTRICT cache, int64_t pitch,
+FASTPERC_INLINE void fill_cache(float* FASTPERC_RESTRICT cache, int64_t pitch,
                                 const typename Traits<D>::T* FASTPERC_RESTRICT src,
                                 int64_t row_stride, S step, int64_t rows, int64_t len) {
   const int64_t s = step.get();
   for (int64_t i = 0; i < rows; ++i) {
-    const typename Traits<D>::T* p = src + i * row_stride;
-    double* o = cache + i * pitch;
-    int64_t j = 0;
-    for (; j + 16 <= len; j += 16) {
-      D4 x[4];
-      load16<D, S>(p + j * s, step, x);
-      for (int v = 0; v < 4; ++v) store_d4(o + j + 4 * v, x[v]);
+    const typename Traits<D>::T* FASTPERC_RESTRICT p = src + i * row_stride;
+    float* FASTPERC_RESTRICT o = cache + i * pitch;
+    if constexpr (std::is_same_v<S, Step<1>>) {
+      for (int64_t j = 0; j < len; ++j) o[j] = static_cast<float>(Traits<D>::load(p[j]));
+    } else {
+      for (int64_t j = 0; j < len; ++j) o[j] = static_cast<float>(Traits<D>::load(p[j * s]));
     }
-    for (; j < len; ++j) o[j] = static_cast<double>(Traits<D>::load(p[j * s]));
   }
 }
 
@@ -338,7 +341,7 @@ FASTPERC_INLINE void run_units(const ResizeParams& p, const Plan& pl, int64_t u0
   constexpr int LANES = kRows * CG;
   const int64_t w_in = p.src.shape[3], h_out = p.dst.shape[2], w_out = p.dst.shape[3];
   double* inter = scratch;
-  double* cache = scratch + pl.pitch * kRows;
+  float* cache = reinterpret_cast<float*>(scratch + pl.pitch * kRows);
   const S step(p.src.stride[3]);
   for (int64_t u = u0; u < u1; ++u) {
     const int64_t b = u % pl.blocks;
@@ -360,7 +363,7 @@ FASTPERC_INLINE void run_units(const ResizeParams& p, const Plan& pl, int64_t u0
         const int64_t y = y0 + r;
         const double* w = p.y_weight + y * p.ky;
         if (pl.cache_rows > 0) {
-          vertical<DType::F64, Step<1>, CG>(inter, r, cache + (p.y_start[y] - first) * pl.pitch,
+          vertical<DType::F32, Step<1>, CG>(inter, r, cache + (p.y_start[y] - first) * pl.pitch,
                                             pl.pitch, Step<1>(1), w, p.ky, pl.row_len);
         } else {
           vertical<D, S, CG>(inter, r, p.src.ptr<T>(n, c0, p.y_start[y]), p.src.stride[2], step,
