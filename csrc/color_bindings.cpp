@@ -44,6 +44,7 @@ void py_affine(py::object src, py::object dst, py::object matrix, py::object shi
   color::AffineParams p;
   p.src = as_tensor4(src, "src", dt, false);
   p.dst = as_tensor4(dst, "dst", dt, true);
+  advise_huge_pages(p.dst);
   check_channels(p.src, "src", 3);
   const int64_t k = p.dst.shape[1];
   if (k != 1 && k != 3)
@@ -128,6 +129,7 @@ void py_pointwise(py::object op_obj, py::object src, py::object dst, py::object 
                           "' (u8 -> f32, floats keep their dtype), got '" + dst_dtype + "'");
   p.src = as_tensor4(src, "src", sd, false);
   p.dst = as_tensor4(dst, "dst", dd, true);
+  advise_huge_pages(p.dst);
   const bool curve = p.op == PointOp::SrgbToLinear || p.op == PointOp::LinearToSrgb;
   if (!curve) check_channels(p.src, "src", 3);
   check_same_nhw(p.src, p.dst, p.src.shape[1]);
@@ -181,6 +183,7 @@ void py_chroma_downsample(py::object src, py::object dst, py::object fh_obj, py:
   color::ChromaParams p;
   p.src = as_tensor4(src, "src", dt, false);
   p.dst = as_tensor4(dst, "dst", dt, true);
+  advise_huge_pages(p.dst);
   check_chroma_shapes(p.src, "src", p.dst, "dst", fh, fv);
   p.fh = static_cast<int>(fh);
   p.fv = static_cast<int>(fv);
@@ -198,6 +201,7 @@ void py_chroma_upsample(py::object src, py::object dst, py::object fh_obj, py::o
   color::ChromaParams p;
   p.src = as_tensor4(src, "src", dt, false);
   p.dst = as_tensor4(dst, "dst", dt, true);
+  advise_huge_pages(p.dst);
   check_chroma_shapes(p.dst, "dst", p.src, "src", fh, fv);
   p.fh = static_cast<int>(fh);
   p.fv = static_cast<int>(fv);

@@ -125,6 +125,7 @@ void py_jpeg_simulate(py::object src, py::object dst, py::object dtype_obj, py::
 
   p.src = fastperc::as_tensor4(src, "src", dt, false);
   p.dst = fastperc::as_tensor4(dst, "dst", dt, true);
+  fastperc::advise_huge_pages(p.dst);
   const Tensor4& s = p.src;
   if (s.shape[1] != 1 && s.shape[1] != 3)
     throw py::value_error(expected("src") + " of shape [N, C, H, W] with C = 1 or 3, got " +

@@ -15,6 +15,10 @@
 
 #include "common.h"
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 namespace fastperc {
 namespace py = pybind11;
 
@@ -142,6 +146,22 @@ inline void byte_range(const Tensor4& t, uintptr_t& lo, uintptr_t& hi) {
   const auto base = reinterpret_cast<uintptr_t>(t.data);
   lo = base + a;  // a <= 0: wraps correctly in unsigned arithmetic
   hi = base + b + isz;
+}
+
+// Large outputs are usually fresh allocations that the kernel is about to fault in page by
+// page; on Linux, ask for transparent huge pages over them (honoured where THP is in "madvise"
+// mode, the common default), which makes first-touch page faults ~10x cheaper for batches.
+// Advice only: errors are ignored and nothing about the data changes.
+inline void advise_huge_pages(const Tensor4& dst) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr uintptr_t kHuge = uintptr_t{1} << 21;
+  uintptr_t lo, hi;
+  byte_range(dst, lo, hi);
+  const uintptr_t a = (lo + kHuge - 1) & ~(kHuge - 1), b = hi & ~(kHuge - 1);
+  if (b > a && b - a >= 2 * kHuge) (void)madvise(reinterpret_cast<void*>(a), b - a, MADV_HUGEPAGE);
+#else
+  (void)dst;
+#endif
 }
 
 inline void check_no_overlap(const Tensor4& src, const char* src_name, const Tensor4& dst,

@@ -74,22 +74,6 @@ int64_t check_axis(const py::array& start, const char* start_name, const py::arr
   return k;
 }
 
-// Large outputs are usually fresh allocations that the kernel is about to fault in page by
-// page; on Linux, ask for transparent huge pages over them (honoured where THP is in "madvise"
-// mode, the common default), which makes first-touch page faults ~10x cheaper for batches.
-// Advice only: errors are ignored and nothing about the data changes.
-void advise_huge_pages(const Tensor4& dst) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  constexpr uintptr_t kHuge = uintptr_t{1} << 21;
-  uintptr_t lo, hi;
-  byte_range(dst, lo, hi);
-  const uintptr_t a = (lo + kHuge - 1) & ~(kHuge - 1), b = hi & ~(kHuge - 1);
-  if (b > a && b - a >= 2 * kHuge) (void)madvise(reinterpret_cast<void*>(a), b - a, MADV_HUGEPAGE);
-#else
-  (void)dst;
-#endif
-}
-
 void py_resize(py::object src_obj, py::object dst_obj, py::object y_start_obj,
                py::object y_weight_obj, py::object x_start_obj, py::object x_weight_obj,
                py::object clip_obj, py::object lo_obj, py::object hi_obj, py::object dtype_obj) {
