@@ -75,3 +75,25 @@ def test_usage_errors(capsys):
         cli.main(["demo", "--backend", "gpu"])
     assert exc.value.code == 2
     capsys.readouterr()
+
+
+def test_jpeg_sensitivity_command(tmp_path, capsys):
+    from PIL import Image
+
+    from fastperc import data
+
+    src = tmp_path / "photos"
+    src.mkdir()
+    for i, crop in enumerate(data.demo_crops(quick=True)[:4]):
+        Image.fromarray(crop).save(src / f"{i}.png")
+    out = tmp_path / "report"
+    args = ["jpeg-sensitivity", str(src), "--qualities", "90", "30", "--metrics", "psnr", "ssim"]
+    assert cli.main([*args, "--out", str(out), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    psnr = {r["quality"]: r["psnr"] for r in res["rows"]}
+    assert psnr[90] > psnr[30] > 20
+    assert {p.name for p in out.iterdir()} == {"curve.png", "curve.json", "report.md"}
+    with pytest.raises(SystemExit) as exc:
+        cli.main([*args[:2], "--qualities", "101"])
+    assert exc.value.code == 2
+    capsys.readouterr()
