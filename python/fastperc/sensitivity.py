@@ -99,7 +99,7 @@ class SensitivityCurve:
             if "kid" in self.metrics:
                 if r.kid is None:
                     cells += [""]
-                elif r.kid_std:
+                elif r.kid_std is not None and r.kid_std > 1e-9:
                     cells += [f"{1000 * r.kid:.3f} ± {1000 * r.kid_std:.3f}"]
                 else:  # one subset: the whole sets
                     cells += [f"{1000 * r.kid:.3f}"]
