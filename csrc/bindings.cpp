@@ -14,6 +14,7 @@ void init_jpeg_io(py::module_& m);
 void init_jpeg_sim(py::module_& m);
 void init_resize(py::module_& m);
 void init_metrics(py::module_& m);
+void init_pool(py::module_& m);
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "fastperc CPU kernels";
@@ -27,4 +28,5 @@ PYBIND11_MODULE(_C, m) {
   init_jpeg_sim(m);
   init_resize(m);
   init_metrics(m);
+  init_pool(m);
 }

@@ -218,6 +218,70 @@ def test_blocks_equal_pytorch_fid():
     assert float((theirs[3] > 0).float().mean()) > 0.5  # the random net is not degenerate
 
 
+def test_fast_ops_are_enabled_on_the_folded_copy_only():
+    ex = ours_random()
+    assert not ex.net.fast_ops and not ex.net.Mixed_5b.fast_ops
+    fast = models._base.FastPath().get(ex.net)
+    assert fast.fast_ops and fast.Mixed_5b.fast_ops and fast.Mixed_7c.fast_ops
+
+
+@pytest.mark.parametrize(
+    "shape, k, s, p",
+    [
+        ((2, 64, 147, 147), 3, 2, 0),  # the stem's pools
+        ((1, 5, 9, 10), 3, 2, 0),  # odd channels, uneven sizes
+        ((3, 7, 8, 8), 3, 1, 1),  # Mixed_7c's padded pool
+        ((1, 1, 1, 1), 1, 1, 0),
+        ((2, 3, 3, 3), 3, 2, 1),  # windows clipped on every side
+        ((1, 17, 5, 4), 2, 3, 1),
+    ],
+)
+@pytest.mark.parametrize("relu", [False, True])
+def test_max_pool_kernel_equals_torch(shape, k, s, p, relu):
+    from fastperc.models._base import max_pool2d
+
+    g = torch.Generator().manual_seed(sum(shape) + k + s + p)
+    x = torch.randn(*shape, generator=g)
+    x.view(-1)[:: max(1, x.numel() // 3)] = float("nan")  # NaN wins its windows, as in torch
+    x = x.contiguous(memory_format=torch.channels_last)
+    want = F.max_pool2d(x, k, s, p)
+    want = F.relu(want) if relu else want
+    for ctx in (torch.inference_mode(), torch.no_grad(), contextlib.nullcontext()):
+        with ctx:
+            got = max_pool2d(x, k, s, p, relu=relu)
+        assert got.shape == want.shape
+        assert got.is_contiguous(memory_format=torch.channels_last)
+        assert torch.equal(got.isnan(), want.isnan())
+        assert torch.equal(got.nan_to_num(), want.nan_to_num())
+    # other layouts and gradients take torch's path, with the same values
+    y = x.contiguous().requires_grad_(True)
+    out = max_pool2d(y, k, s, p, relu=relu)
+    assert torch.equal(out.detach().nan_to_num(), want.nan_to_num())
+    out.nan_to_num().sum().backward()
+    assert y.grad is not None
+
+
+def test_max_pool_kernel_rejects_bad_arguments():
+    from fastperc import _ext
+
+    cpp = _ext.cpp()
+    x = np.zeros((1, 8, 8, 4), np.float32).transpose(0, 3, 1, 2)  # channels-last [1, 4, 8, 8]
+    out = np.zeros((1, 3, 3, 4), np.float32).transpose(0, 3, 1, 2)
+    cpp.max_pool(x, out, 3, 2, 0, False)
+    with pytest.raises(ValueError, match="dst"):
+        cpp.max_pool(x, np.zeros((1, 2, 2, 4), np.float32).transpose(0, 3, 1, 2), 3, 2, 0, False)
+    with pytest.raises(ValueError, match="pad"):
+        cpp.max_pool(x, out, 3, 2, 2, False)
+    with pytest.raises(ValueError, match="stride"):
+        cpp.max_pool(x, out, 3, 0, 0, False)
+    with pytest.raises(ValueError, match="contiguous channels"):
+        cpp.max_pool(np.ascontiguousarray(x), np.ascontiguousarray(out), 3, 2, 0, False)
+    with pytest.raises(TypeError, match="src"):
+        cpp.max_pool(x.astype(np.float64), out, 3, 2, 0, False)
+    with pytest.raises(ValueError, match="src"):
+        cpp.max_pool(x[:, :, :2, :2], out[:, :, :1, :1], 3, 2, 0, False)
+
+
 def test_resize_inside_equals_pytorch_fid():
     """Images that are not 299 x 299 are resized bilinearly inside, as pytorch-fid does."""
     _, theirs = peer_outputs()

@@ -196,3 +196,9 @@ def resize(
 
     Sums are float64 in the taps' order; the result is rounded once to the output dtype.
     """
+
+# ---- Max pooling (csrc/pool.cpp; wrapped by models/_base.py) ----
+
+def max_pool(
+    src: np.ndarray, dst: np.ndarray, k: int, stride: int, pad: int, relu: bool
+) -> None: ...

@@ -11,6 +11,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .. import _ext
+
 _AUTOCAST = {None: None, "float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -205,6 +207,9 @@ class FastPath:
             fast = fold_batchnorms(net)
             if self.channels_last:
                 fast = fast.to(memory_format=torch.channels_last)
+            hook = getattr(fast, "enable_fast_ops", None)
+            if callable(hook):  # inference-only restructurings the network offers
+                hook()
             self._net, self._key = fast, key
         return self._net
 
@@ -217,6 +222,39 @@ def wants_autograd(net: nn.Module, x: torch.Tensor) -> bool:
     if not torch.is_grad_enabled():
         return False
     return x.requires_grad or any(p.requires_grad for p in net.parameters())
+
+
+def max_pool2d(
+    x: torch.Tensor, kernel_size: int, stride: int, padding: int = 0, *, relu: bool = False
+) -> torch.Tensor:
+    """``F.max_pool2d(x, kernel_size, stride, padding)`` (``ceil_mode=False``), followed by a
+    ReLU when ``relu`` (the two commute, so a ReLU before the pool can move after it, onto a
+    map ``stride^2`` times smaller).
+
+    Channels-last float32 CPU tensors outside autograd go through the C++ kernel (the same
+    values: a max is exact; a NaN in a window gives NaN, as torch); anything else through
+    torch.
+    """
+    if (
+        x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and x.dim() == 4
+        and x.stride(1) == 1
+        and x.is_contiguous(memory_format=torch.channels_last)
+        and not (torch.is_grad_enabled() and x.requires_grad)
+        and x.shape[2] + 2 * padding >= kernel_size
+        and x.shape[3] + 2 * padding >= kernel_size
+        and _ext.cpp_available()
+    ):
+        n, c, h, w = x.shape
+        ho = (h + 2 * padding - kernel_size) // stride + 1
+        wo = (w + 2 * padding - kernel_size) // stride + 1
+        out = torch.empty((n, c, ho, wo), dtype=x.dtype, memory_format=torch.channels_last)
+        if out.numel():
+            _ext.cpp().max_pool(x.detach().numpy(), out.numpy(), kernel_size, stride, padding, relu)
+        return out
+    y = F.max_pool2d(x, kernel_size, stride, padding)
+    return F.relu(y) if relu else y
 
 
 def resize_bilinear(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

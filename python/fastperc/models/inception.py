@@ -43,6 +43,7 @@ from ._base import (
     check_images,
     check_precision,
     load_weights,
+    max_pool2d,
     resize_bilinear,
     wants_autograd,
 )
@@ -73,8 +74,27 @@ def _avg3(x: torch.Tensor) -> torch.Tensor:
     return F.avg_pool2d(x, kernel_size=3, stride=1, padding=1, count_include_pad=False)
 
 
+def _branch_pool_avg(conv: BasicConv2d, x: torch.Tensor, fast: bool) -> torch.Tensor:
+    """``conv(avg3(x))``. With ``fast`` (the folded inference copy) the pool moves after the
+    linear part of the conv (a 1x1 conv plus bias commutes with an average that ignores the
+    padding), onto its 3-6x fewer output channels; the ReLU comes last either way."""
+    if not fast:
+        return conv(_avg3(x))
+    return F.relu(_avg3(conv.bn(conv.conv(x))), inplace=True)
+
+
+def _conv_pool(conv: BasicConv2d, x: torch.Tensor, fast: bool) -> torch.Tensor:
+    """``max_pool(conv(x), 3, 2)``; with ``fast`` the conv's ReLU runs after the pool (they
+    commute), on a map four times smaller."""
+    if not fast:
+        return max_pool2d(conv(x), 3, 2)
+    return max_pool2d(conv.bn(conv.conv(x)), 3, 2, relu=True)
+
+
 class FIDInceptionA(nn.Module):
     """35 x 35 block (``Mixed_5b..5d``): 1x1 | 1x1-5x5 | 1x1-3x3-3x3 | avgpool-1x1."""
+
+    fast_ops = False  # set on the folded inference copy (InceptionV3FID.enable_fast_ops)
 
     def __init__(self, in_channels: int, pool_features: int) -> None:
         super().__init__()
@@ -90,7 +110,7 @@ class FIDInceptionA(nn.Module):
         b1 = self.branch1x1(x)
         b5 = self.branch5x5_2(self.branch5x5_1(x))
         b3 = self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x)))
-        bp = self.branch_pool(_avg3(x))
+        bp = _branch_pool_avg(self.branch_pool, x, self.fast_ops)
         return torch.cat([b1, b5, b3, bp], 1)
 
 
@@ -107,12 +127,14 @@ class InceptionB(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b3 = self.branch3x3(x)
         bd = self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x)))
-        bp = F.max_pool2d(x, kernel_size=3, stride=2)
+        bp = max_pool2d(x, 3, 2)
         return torch.cat([b3, bd, bp], 1)
 
 
 class FIDInceptionC(nn.Module):
     """17 x 17 block (``Mixed_6b..6e``) with factorised 1x7 / 7x1 convolutions."""
+
+    fast_ops = False
 
     def __init__(self, in_channels: int, channels_7x7: int) -> None:
         super().__init__()
@@ -134,7 +156,7 @@ class FIDInceptionC(nn.Module):
         bd = self.branch7x7dbl_1(x)
         bd = self.branch7x7dbl_3(self.branch7x7dbl_2(bd))
         bd = self.branch7x7dbl_5(self.branch7x7dbl_4(bd))
-        bp = self.branch_pool(_avg3(x))
+        bp = _branch_pool_avg(self.branch_pool, x, self.fast_ops)
         return torch.cat([b1, b7, bd, bp], 1)
 
 
@@ -154,12 +176,14 @@ class InceptionD(nn.Module):
         b3 = self.branch3x3_2(self.branch3x3_1(x))
         b7 = self.branch7x7x3_2(self.branch7x7x3_1(x))
         b7 = self.branch7x7x3_4(self.branch7x7x3_3(b7))
-        bp = F.max_pool2d(x, kernel_size=3, stride=2)
+        bp = max_pool2d(x, 3, 2)
         return torch.cat([b3, b7, bp], 1)
 
 
 class FIDInceptionE(nn.Module):
     """8 x 8 block (``Mixed_7b``: ``pool="avg"``, ``Mixed_7c``: ``pool="max"``)."""
+
+    fast_ops = False
 
     def __init__(self, in_channels: int, pool: str) -> None:
         super().__init__()
@@ -181,10 +205,9 @@ class FIDInceptionE(nn.Module):
         b3 = self.branch3x3_1(x)
         bd = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
         if self.pool == "avg":
-            p = _avg3(x)
+            bp = _branch_pool_avg(self.branch_pool, x, self.fast_ops)
         else:  # the FID graph's last block: max pool
-            p = F.max_pool2d(x, kernel_size=3, stride=1, padding=1)
-        bp = self.branch_pool(p)
+            bp = self.branch_pool(max_pool2d(x, 3, 1, 1))
         return torch.cat(
             [
                 b1,
@@ -204,6 +227,8 @@ class InceptionV3FID(nn.Module):
     ``forward_blocks(x, last)`` returns the outputs of pytorch-fid's blocks 0..``last`` (maps,
     block 3 pooled to ``[N, 2048, 1, 1]``); ``forward(x)`` returns the 2048-d pool3 features.
     """
+
+    fast_ops = False
 
     def __init__(self, num_classes: int = NUM_CLASSES) -> None:
         super().__init__()
@@ -227,13 +252,12 @@ class InceptionV3FID(nn.Module):
 
     def forward_blocks(self, x: torch.Tensor, last: int = 3) -> list[torch.Tensor]:
         out = []
-        x = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x)))
-        x = F.max_pool2d(x, kernel_size=3, stride=2)
+        fast = self.fast_ops
+        x = _conv_pool(self.Conv2d_2b_3x3, self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x)), fast)
         out.append(x)
         if last == 0:
             return out
-        x = self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x))
-        x = F.max_pool2d(x, kernel_size=3, stride=2)
+        x = _conv_pool(self.Conv2d_4a_3x3, self.Conv2d_3b_1x1(x), fast)
         out.append(x)
         if last == 1:
             return out
@@ -250,6 +274,15 @@ class InceptionV3FID(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_blocks(x, 3)[3].flatten(1)
+
+    def enable_fast_ops(self) -> None:
+        """Restructure this module for inference (called on the folded copy by the fast
+        path; the batch norms must be folded): ReLUs after the max pools they precede, and
+        the average pools of the pool branches after their 1x1 convs. Same values up to
+        float32 rounding."""
+        for m in self.modules():
+            if hasattr(type(m), "fast_ops"):
+                m.fast_ops = True
 
 
 # ----------------------------------------------------------------------------------------------
