@@ -220,7 +220,7 @@ def _gram(x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
     return x @ y.T
 
 
-def _congruence_lower(low: torch.Tensor, q: torch.Tensor, block: int = 192) -> torch.Tensor:
+def _congruence_lower(low: torch.Tensor, q: torch.Tensor, block: int | None = None) -> torch.Tensor:
     """The lower triangle of ``L^T Q L`` for a lower-triangular ``L`` and a symmetric ``Q``
     (the upper triangle outside the diagonal blocks is left at 0).
 
@@ -230,6 +230,8 @@ def _congruence_lower(low: torch.Tensor, q: torch.Tensor, block: int = 192) -> t
     half of ``L^T (Q L)`` done as two full products (LAPACK's ``sygst`` does the same work).
     """
     n = low.shape[0]
+    if block is None:  # panels of 256 once the matrix is large enough to keep GEMMs efficient
+        block = 256 if n >= 1536 else 192
     if n <= 2 * block:
         return low.T @ q @ low
     tt = torch.empty(n, n, dtype=q.dtype, device=q.device)  # (Q L)^T = L^T Q; panels only, all read
@@ -950,8 +952,8 @@ class FeatureStats:
 def _check_moments(mu: object, sigma: object, name: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Validate a ``(mu, sigma)`` pair; return float64 tensors.
 
-    Symmetry is checked on a random probe (``S v`` against ``S^T v``, two passes over ``S``
-    instead of a transposed copy); every algorithm reads one triangle of ``S``, or both
+    Symmetry and finiteness are checked on a random probe (``S v`` against ``S^T v``, two
+    passes over ``S`` instead of a transposed copy); every algorithm reads one triangle of ``S``, or both
     halves of a symmetric-up-to-rounding one, so no symmetrisation is needed.
     """
     m = _as_tensor(mu, f"{name} mu")
@@ -966,11 +968,13 @@ def _check_moments(mu: object, sigma: object, name: str) -> tuple[torch.Tensor, 
     m, s = m.to(torch.float64), s.to(torch.float64)
     if s.device != m.device:
         s = s.to(m.device)
-    finite_s = bool(torch.isfinite(s.sum())) or bool(torch.isfinite(s).all())
-    if not bool(torch.isfinite(m).all()) or not finite_s:
-        raise ValueError(f"`{name}` mu/sigma hold NaN or Inf values")
     v = torch.randn(d, generator=torch.Generator().manual_seed(d), dtype=torch.float64).to(s.device)
     sv, stv = s @ v, s.T @ v
+    # a NaN or Inf in S reaches S v (v has no zeros); a non-finite S v from finite but huge
+    # entries is told apart by the full check
+    finite_s = bool(torch.isfinite(sv).all()) or bool(torch.isfinite(s).all())
+    if not bool(torch.isfinite(m).all()) or not finite_s:
+        raise ValueError(f"`{name}` mu/sigma hold NaN or Inf values")
     asym = float((sv - stv).norm())
     if asym > 1e-6 * float(sv.norm()) and asym > 0:
         raise ValueError(
