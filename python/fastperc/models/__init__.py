@@ -10,7 +10,10 @@
 Every extractor takes float32 ``[N, 3, H, W]`` RGB images holding 0..255 (already resized to
 ``extractor.input_size`` with ``extractor.resize_mode``) and returns ``[N, dim]`` float32. When
 no gradient is wanted, inference runs a copy of the network with the batch norms folded into
-the convolutions, in the channels-last format, under ``torch.inference_mode``; features equal
+the convolutions, in the channels-last format, under ``torch.inference_mode`` (the Inception
+copy also moves each ReLU after the max pool that follows it, onto a map four times smaller,
+pools with a C++ channels-last kernel, and averages its pool branches after their 1x1
+convolutions, on fewer channels: both orders are equal in exact arithmetic); features equal
 the unfolded network's to float32 rounding (about 1e-6 relative).
 
 Example:
