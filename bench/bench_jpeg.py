@@ -258,7 +258,11 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--torch-tiles", type=int, default=4, help="images for the slow providers")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--no-write", action="store_true", help="print only; do not update RESULTS.md")
+    ap.add_argument(
+        "--no-write",
+        action="store_true",
+        help="print only; write neither results/jpeg.json nor RESULTS.md",
+    )
     args = ap.parse_args(argv)
 
     info = machine()
@@ -339,12 +343,13 @@ def main(argv=None) -> int:
         "repeat": args.repeat,
         "rows": rows,
     }
+    if args.no_write:
+        return 0
     path = write_json("jpeg", payload)
     print(f"wrote {path}")
-    if not args.no_write:
-        from render_results import render
+    from render_results import render
 
-        render()
+    render()
     return 0
 
 
