@@ -13,16 +13,21 @@
 //      converts back to RGB and writes the output rows.
 // 4:2:0 upsampling reads one chroma row above and below each MCU row, so a task keeps three MCU
 // rows of decoded planes (previous, current, next) and codes the chroma of the row before its
-// first one again; tasks are whole images whenever the batch has enough of them.
+// first one again; tasks are whole images whenever the batch has enough of them. The planes hold
+// int32 8-bit samples (exact mode), or the work type: integral values (float mode) or not
+// (differentiable mode). For packed 8-bit RGB the float mode's steps 1-2 and 4 are fused row
+// kernels (FastU8, jpeg_sim_fast.inc) with the general rows' values.
 //
-// Block transforms work on eight 8-lane vectors (the rows of a block) and transpose between the
-// two 1-D passes, so every butterfly runs on eight columns at once:
-//   exact:          jfdctint.c / jidctint.c (LL&M, 13-bit constants) on int32 lanes, divide
-//                   rounding half away from zero through an exact float reciprocal, saturation
-//                   after the inverse DCT (libjpeg-turbo's SIMD IDCTs saturate);
+// Block transforms run as butterflies on 8-lane vectors, every 1-D pass on eight columns (or
+// blocks) at once:
+//   exact:          jfdctint.c / jidctint.c (LL&M, 13-bit constants) on int32 lanes, one block
+//                   at a time (its rows, transposed between the passes), divide rounding half
+//                   away from zero through an exact float reciprocal, saturation after the
+//                   inverse DCT (libjpeg-turbo's SIMD IDCTs saturate);
 //   float:          the same butterfly structure with exact cosines in float32 (float64 for
 //                   float64 images), rounded at libjpeg's points (reference.fdct_float/idct_float);
-//   differentiable: orthonormal transforms without intermediate rounding.
+//                   eight blocks at a time, one per lane (code_row_float);
+//   differentiable: orthonormal transforms without intermediate rounding, one block at a time.
 #include "jpeg_sim.h"
 
 #include <algorithm>
@@ -40,6 +45,15 @@
 #include "common.h"
 #include "jpeg_sim_simd.h"
 
+// The AVX2 build of the fused rows (jpeg_sim_fast.inc): GCC on x86-64, picked at run time.
+#if FASTPERC_JPEG_GNU_VECTORS && defined(__x86_64__) && defined(__GNUC__) && \
+    !defined(__clang__) && !defined(FASTPERC_NO_CLONES)
+#define FASTPERC_JPEG_FAST_AVX2_BUILD 1
+#include <immintrin.h>
+#else
+#define FASTPERC_JPEG_FAST_AVX2_BUILD 0
+#endif
+
 // The vector helpers pass and return 32/64-byte vectors, always inlined into the entries of one
 // target: no call crosses a target boundary, so the ABI note GCC attaches to them does not apply.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -50,6 +64,15 @@
 #define FASTPERC_JPEG_LAMBDA_INLINE __attribute__((always_inline))
 #else
 #define FASTPERC_JPEG_LAMBDA_INLINE
+#endif
+
+// Complete unrolling of a short loop over a block's vectors (which then stay in registers).
+#if defined(__GNUC__) && !defined(__clang__)
+#define FASTPERC_JPEG_UNROLL _Pragma("GCC unroll 8")
+#elif defined(__clang__)
+#define FASTPERC_JPEG_UNROLL _Pragma("unroll")
+#else
+#define FASTPERC_JPEG_UNROLL
 #endif
 
 namespace fastperc {
@@ -109,6 +132,12 @@ struct FloatTables {
   T rcp8[3][64];     // 1 / (8 q)
   T half8[3][64];    // 4 q + 1/2: float-mode rounding offset (integer tables)
   T q_over8[3][64];  // q / 8: differentiable dequantization with the IDCT's 1/8 folded in
+  // q, half8, rcp8 with each entry in 8 lanes: the float mode's code_row_float, which holds
+  // one block per lane, loads them as vectors.
+  T qv[3][64][8], half8v[3][64][8], rcp8v[3][64][8];
+  // 0 and 255 where the compiler cannot see them: clamping to constants compiles to a compare
+  // and a blend, to unknown bounds to one min / max instruction each.
+  T lo = 0, hi = 255;
 };
 
 struct Prepared {
@@ -125,6 +154,7 @@ struct Prepared {
   // Float-mode colour matrices (exact JFIF coefficients; reference.color._ycbcr_float_matrix
   // and its inverse).
   double fwd[9], inv[9];
+  float fwd32[9], inv32[9];  // the same in float32 (the float32 work type)
 };
 
 template <class T>
@@ -145,6 +175,11 @@ void fill_float_tables(FloatTables<T>& t, const SimParams& p) {
       t.rcp8[k][i] = static_cast<T>(1.0 / (8.0 * q));
       t.half8[k][i] = static_cast<T>(4.0 * q + 0.5);
       t.q_over8[k][i] = static_cast<T>(q / 8.0);
+      for (int j = 0; j < 8; ++j) {
+        t.qv[k][i][j] = t.q[k][i];
+        t.half8v[k][i][j] = t.half8[k][i];
+        t.rcp8v[k][i][j] = t.rcp8[k][i];
+      }
     }
 }
 
@@ -199,6 +234,10 @@ void prepare(const SimParams& p, Prepared& out) {
                          1.0, 2 * (1 - kb), 0.0};
   std::memcpy(out.fwd, fwd, sizeof fwd);
   std::memcpy(out.inv, inv, sizeof inv);
+  for (int i = 0; i < 9; ++i) {
+    out.fwd32[i] = static_cast<float>(fwd[i]);
+    out.inv32[i] = static_cast<float>(inv[i]);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -368,45 +407,124 @@ FASTPERC_INLINE void idct_float_pass(V (&d)[8], typename Lanes<V>::T s) {
   d[4] = ee3 - oo3;
 }
 
+// idct_float_pass with `bias` added to every output, in the two sums every output starts from
+// (a and b below): for the float mode, whose outputs are rounded down after adding 1/2 (and 128).
+template <class V>
+FASTPERC_INLINE void idct_float_pass_biased(V (&d)[8], typename Lanes<V>::T s,
+                                            typename Lanes<V>::T bias) {
+  using T = typename Lanes<V>::T;
+  const T k1 = T(kK1 * s), k2 = T(kK2 * s), k3 = T(kK3 * s), k5 = T(kK5 * s), k6 = T(kK6 * s),
+          k7 = T(kK7 * s);
+  const V a = (d[0] + d[4]) * s + bias, b = (d[0] - d[4]) * s + bias;
+  const V c = d[2] * k2 + d[6] * k6, e = d[2] * k6 - d[6] * k2;
+  const V ee0 = a + c, ee3 = a - c, ee1 = b + e, ee2 = b - e;
+  const V x1 = d[1], x3 = d[3], x5 = d[5], x7 = d[7];
+  const V oo0 = ((x1 * k1 + x3 * k3) + x5 * k5) + x7 * k7;
+  const V oo1 = ((x1 * k3 - x3 * k7) - x5 * k1) - x7 * k5;
+  const V oo2 = ((x1 * k5 - x3 * k1) + x5 * k7) + x7 * k3;
+  const V oo3 = ((x1 * k7 - x3 * k5) + x5 * k3) - x7 * k1;
+  d[0] = ee0 + oo0;
+  d[7] = ee0 - oo0;
+  d[1] = ee1 + oo1;
+  d[6] = ee1 - oo1;
+  d[2] = ee2 + oo2;
+  d[5] = ee2 - oo2;
+  d[3] = ee3 + oo3;
+  d[4] = ee3 - oo3;
+}
+
 template <class V>
 FASTPERC_INLINE V round_half_up(V x) {  // floor(x + 0.5)
   using T = typename Lanes<V>::T;
   return vfloor<V>(x + T(0.5));
 }
 
-// Float mode, one block of 8-bit samples held in int32, in place: reference.simulate_float's `code`.
-template <class V>
-FASTPERC_INLINE void code_block_float(int32_t* p, int64_t stride,
-                                      const FloatTables<typename Lanes<V>::T>& t, int k,
-                                      bool integer_tables) {
+// Float mode: a row of nblocks blocks of 8-bit samples held in T (integral values, rows
+// `stride` apart) coded in place, reference.simulate_float's `code`. Eight blocks at a time
+// with one block per lane: each group is transposed once on the way in (row y of the eight
+// blocks -> element (y, x) of every block in one vector) and once on the way out, and every
+// 1-D pass in between is a butterfly across vectors of the group's scratch: no transposes
+// between the passes, eight independent transforms in each. The passes are separate loops
+// (short bodies, whose iterations the processor overlaps).
+template <class V, bool IntegerTables>
+FASTPERC_INLINE void code_row_float(typename Lanes<V>::T* base, int64_t stride, int64_t nblocks,
+                                    const FloatTables<typename Lanes<V>::T>& t, int k) {
   using T = typename Lanes<V>::T;
-  V d[8];
-  for (int i = 0; i < 8; ++i) d[i] = convert<V>(load<I8>(p + i * stride)) - T(128);
-  transpose8(d);
-  fdct_float_pass<V>(d, T(4));  // rows, kept in quarters (PASS1_BITS)
-  for (int i = 0; i < 8; ++i) d[i] = round_half_up<V>(d[i]);
-  transpose8(d);
-  fdct_float_pass<V>(d, T(0.25));  // columns: coefficients scaled by 8, rounded to integers
-  for (int i = 0; i < 8; ++i) d[i] = round_half_up<V>(d[i]);
-  for (int v = 0; v < 8; ++v) {
-    const V c = d[v];
-    const V a = vabs(c);
-    V qa;
-    if (integer_tables)  // exact integer quotient, as in the exact mode
-      qa = vfloor<V>((a + load<V>(t.half8[k] + 8 * v)) * load<V>(t.rcp8[k] + 8 * v));
-    else  // the reference's correctly rounded division
-      qa = vfloor<V>(a / load<V>(t.q8[k] + 8 * v) + T(0.5));
-    d[v] = with_sign_of(qa, c) * load<V>(t.q[k] + 8 * v);
-  }
-  idct_float_pass<V>(d, T(4));  // columns, in quarters
-  for (int i = 0; i < 8; ++i) d[i] = round_half_up<V>(d[i]);
-  transpose8(d);
-  idct_float_pass<V>(d, T(1.0 / 32));  // rows: remove the quarters and the factor 8
-  transpose8(d);
-  const I8 lo = splat<I8>(0), hi = splat<I8>(255);
-  for (int i = 0; i < 8; ++i) {
-    const I8 s = convert<I8>(round_half_up<V>(d[i]) + T(128));  // |value| < 2^16
-    store<I8>(p + i * stride, vmin(vmax(s, lo), hi));
+  V buf[64];  // element (r, c) of the eight blocks: buf[8 r + c]
+  const T* q8 = t.q8[k];
+  for (int64_t b0 = 0; b0 < nblocks; b0 += 8) {
+    const int nb = static_cast<int>(std::min<int64_t>(8, nblocks - b0));
+    T* g = base + 8 * b0;
+    // In: lane j = block j (the last block again where the row has fewer than eight).
+    for (int y = 0; y < 8; ++y) {
+      V r[8];
+      if (nb == 8) {
+        for (int j = 0; j < 8; ++j) r[j] = load<V>(g + y * stride + 8 * j);
+      } else {
+        for (int j = 0; j < 8; ++j) r[j] = load<V>(g + y * stride + 8 * std::min(j, nb - 1));
+      }
+      transpose8(r);
+      for (int x = 0; x < 8; ++x) buf[8 * y + x] = r[x];
+    }
+    // Rows, kept in quarters (PASS1_BITS); the level shift (-128 per sample) changes only the
+    // exact sums of output 0: -1024 x 4.
+    for (int y = 0; y < 8; ++y) {
+      V d[8];
+      for (int x = 0; x < 8; ++x) d[x] = buf[8 * y + x];
+      fdct_float_pass<V>(d, T(4));
+      buf[8 * y] = vfloor<V>(d[0] - T(4095.5));  // (exact: round_half_up(d[0] - 4096))
+      for (int u = 1; u < 8; ++u) buf[8 * y + u] = round_half_up<V>(d[u]);
+    }
+    // Columns: coefficients scaled by 8, rounded to integers; quantization, dequantization.
+    for (int u = 0; u < 8; ++u) {
+      V d[8];
+      for (int y = 0; y < 8; ++y) d[y] = buf[8 * y + u];
+      fdct_float_pass<V>(d, T(0.25));
+      FASTPERC_JPEG_UNROLL
+      for (int v = 0; v < 8; ++v) {
+        const V c = round_half_up<V>(d[v]);
+        const int i = 8 * v + u;
+        if constexpr (IntegerTables && std::is_same_v<T, float>) {
+          // The exact integer quotient (as in the exact mode): sign(c) floor((|c| + 4 q) /
+          // 8 q) as the truncation of (c + sign(c) 4 q) / 8 q (the product is odd in c).
+          const V h = with_sign_of(load<V>(t.half8v[k][i]), c);
+          d[v] = vtrunc((c + h) * load<V>(t.rcp8v[k][i])) * load<V>(t.qv[k][i]);
+        } else {
+          const V a = vabs(c);
+          V qa;
+          if constexpr (IntegerTables)  // exact integer quotient, as in the exact mode
+            qa = vfloor<V>((a + load<V>(t.half8v[k][i])) * load<V>(t.rcp8v[k][i]));
+          else  // the reference's correctly rounded division
+            qa = vfloor<V>(a / splat<V>(q8[i]) + T(0.5));
+          d[v] = with_sign_of(qa, c) * load<V>(t.qv[k][i]);
+        }
+      }
+      for (int v = 0; v < 8; ++v) buf[8 * v + u] = d[v];
+    }
+    // Inverse columns, in quarters. The rounding's 1/2 (and below, 128.5: the level shift too)
+    // enters the sums every output starts from, so each output is rounded once less than
+    // round_half_up(x) (+ 128) would; they differ only where x is within an ulp of a half, as
+    // the work type's own error does.
+    for (int u = 0; u < 8; ++u) {
+      V d[8];
+      for (int v = 0; v < 8; ++v) d[v] = buf[8 * v + u];
+      idct_float_pass_biased<V>(d, T(4), T(0.5));
+      for (int y = 0; y < 8; ++y) buf[8 * y + u] = vfloor<V>(d[y]);
+    }
+    // Rows: remove the quarters and the factor 8; samples rounded, level shift, 0..255.
+    const V lo = splat<V>(t.lo), hi = splat<V>(t.hi);
+    for (int y = 0; y < 8; ++y) {
+      V d[8];
+      for (int u = 0; u < 8; ++u) d[u] = buf[8 * y + u];
+      idct_float_pass_biased<V>(d, T(1.0 / 32), T(128.5));
+      for (int x = 0; x < 8; ++x) d[x] = vmin(vmax(vfloor<V>(d[x]), lo), hi);
+      transpose8(d);
+      if (nb == 8) {  // (a constant count: eight vector stores, not a copy loop)
+        for (int j = 0; j < 8; ++j) store<V>(g + y * stride + 8 * j, d[j]);
+      } else {
+        for (int j = 0; j < nb; ++j) store<V>(g + y * stride + 8 * j, d[j]);
+      }
+    }
   }
 }
 
@@ -477,6 +595,22 @@ FASTPERC_INLINE void down_h2v1_f(const T* FASTPERC_RESTRICT a, T* FASTPERC_RESTR
   for (int64_t x = 0; x < n; ++x) o[x] = (a[2 * x] + a[2 * x + 1]) * T(0.5);
 }
 
+// The 8-bit downsampling of the float mode on integral floats: the same sums and biases,
+// floor((sum + bias) / 4 or / 2) (exact: the sums are small integers).
+template <class T>
+FASTPERC_INLINE void down_h2v2_q(const T* FASTPERC_RESTRICT a, const T* FASTPERC_RESTRICT b,
+                                 T* FASTPERC_RESTRICT o, int64_t n) {
+  for (int64_t x = 0; x < n; ++x)
+    o[x] = std::floor((((a[2 * x] + a[2 * x + 1]) + (b[2 * x] + b[2 * x + 1])) +
+                       ((x & 1) ? T(2) : T(1))) * T(0.25));
+}
+
+template <class T>
+FASTPERC_INLINE void down_h2v1_q(const T* FASTPERC_RESTRICT a, T* FASTPERC_RESTRICT o, int64_t n) {
+  for (int64_t x = 0; x < n; ++x)
+    o[x] = std::floor(((a[2 * x] + a[2 * x + 1]) + ((x & 1) ? T(1) : T(0))) * T(0.5));
+}
+
 // 8-bit colour conversions (jccolor.c rgb_ycc_convert, jdcolor.c ycc_rgb_convert with its
 // tables written as one 16-bit fixed-point sum), as plain loops: GCC's loop vectorizer widens the
 // bytes and narrows the results well. Cb and Cr never reach 256; RGB is clamped.
@@ -526,8 +660,10 @@ FASTPERC_INLINE U up_value(S v) {
 // Horizontal triangle filter of v(j) = a[j] (h2v1: Shift 2, biases 1 / 2) or of the column
 // sums v(j) = 3 a[j] + b[j] (h2v2: Shift 4, biases 8 / 7), for wc > 2 chroma samples. The sums
 // are formed in the loop: storing them first and reading them back one element off stalls
-// store-to-load forwarding.
-template <int Shift, class U>
+// store-to-load forwarding. U: int32 (libjpeg's integer rounding), or a float type: exact
+// weights (Floor = false, differentiable mode) or libjpeg's rounding on integral floats
+// (Floor = true, float mode: floor((sum + bias) / 2^Shift), exact).
+template <int Shift, class U, bool Floor = false>
 FASTPERC_INLINE void fancy_row(const U* FASTPERC_RESTRICT a, const U* FASTPERC_RESTRICT b,
                                U* FASTPERC_RESTRICT o, int64_t wc, int64_t w) {
   auto v = [=](int64_t j) FASTPERC_JPEG_LAMBDA_INLINE -> U {
@@ -539,6 +675,10 @@ FASTPERC_INLINE void fancy_row(const U* FASTPERC_RESTRICT a, const U* FASTPERC_R
   auto out = [](U near, U far, bool odd) FASTPERC_JPEG_LAMBDA_INLINE -> U {
     if constexpr (std::is_integral_v<U>)
       return (3 * near + far + (odd ? (Shift == 2 ? 2 : 7) : (Shift == 2 ? 1 : 8))) >> Shift;
+    else if constexpr (Floor)
+      return std::floor(((U(3) * near + far) +
+                         U(odd ? (Shift == 2 ? 2 : 7) : (Shift == 2 ? 1 : 8))) *
+                        (Shift == 2 ? U(0.25) : U(0.0625)));
     else
       return (U(3) * near + far) * (Shift == 2 ? U(0.25) : U(0.0625));
   };
@@ -575,7 +715,7 @@ enum Kind : int { kExact = 0, kFloat32, kFloat64, kDiff32, kDiff64 };
 struct Scratch {
   void* in8[3];  // loaded input rows as bytes, planar, ypad each
   void* in[3];   // loaded input rows as F (float and differentiable modes), ypad each
-  void* up[2];   // upsampled Cb, Cr of one output row, ypad each
+  void* up[2];   // upsampled Cb, Cr of one output row, ypad (+ 32) each
   void* out8[3];  // RGB (or grey) rows as bytes before the store, ypad + 16 each (slack)
   void* out[3];   // the same as F (float and differentiable modes, float outputs), ypad each
 };
@@ -595,8 +735,10 @@ template <Mode M, class F>
 struct Pipe {
   static constexpr bool kDiff = M == Mode::Differentiable;
   static constexpr bool kF64 = std::is_same_v<F, double>;
-  using S = std::conditional_t<kDiff, F, int32_t>;
-  using U = std::conditional_t<kDiff, F, int32_t>;
+  // Planes: int32 holding 8-bit samples (exact), F holding them (float: integral values) or F
+  // (differentiable).
+  using S = std::conditional_t<M == Mode::Exact, int32_t, F>;
+  using U = S;
   using V = std::conditional_t<kF64, D8, F8>;
 
   // Source / destination dtypes this pipeline meets (float64 work only for float64 images).
@@ -712,19 +854,32 @@ struct Pipe {
     return true;
   }
 
-  // Float mode: a value to 8 bits, rounding half up (Y) or half down (Cb, Cr: jccolor.c adds
-  // ONE_HALF - 1), then 0..255. Sanitize (float images): NaN -> 0, huge values cut first.
-  // (Each `a > b ? a : b` is one max instruction, which also turns NaN into b.)
-  // (Clamping after the conversion to int32 is equivalent, floor being monotonic, and maps to
-  // integer min/max instructions.)
+  // Float mode: Y to 8 bits, rounding half up, then 0..255. Sanitize (float images): NaN -> 0,
+  // huge values cut first. (Each `a > b ? a : b` is one max instruction, which also turns NaN
+  // into b.)
   template <bool Sanitize>
-  static FASTPERC_INLINE int32_t round8(F v, bool half_down) {
+  static FASTPERC_INLINE F round8(F v) {
     if constexpr (Sanitize) {
       v = v > F(-1) ? v : F(-1);  // NaN -> -1
       v = v < F(256) ? v : F(256);
     }
-    const F r = half_down ? -std::floor(F(0.5) - v) : std::floor(v + F(0.5));
-    return std::min(std::max(static_cast<int32_t>(r), 0), 255);
+    const F r = std::floor(v + F(0.5));
+    const F lo = r > F(0) ? r : F(0);
+    return lo < F(255) ? lo : F(255);
+  }
+
+  // Float mode: a chroma value s - 128 (s: the matrix product, without the offset 128) to 8
+  // bits, rounding half down (jccolor.c adds ONE_HALF - 1), then 0..255:
+  // ceil(s + 128 - 1/2) computed as -floor(-127.5 - s), one rounding of the sum.
+  template <bool Sanitize>
+  static FASTPERC_INLINE F round8_chroma(F s) {
+    if constexpr (Sanitize) {
+      s = s > F(-129) ? s : F(-129);  // NaN -> -129
+      s = s < F(128) ? s : F(128);
+    }
+    const F r = -std::floor(F(-127.5) - s);
+    const F lo = r > F(0) ? r : F(0);  // (-0 -> 0)
+    return lo < F(255) ? lo : F(255);
   }
 
   // Float and differentiable modes: RGB rows (bytes or F) -> Y, Cb, Cr planes in the
@@ -740,16 +895,16 @@ struct Pipe {
     for (int64_t x = 0; x < n; ++x) {
       const F vr = static_cast<F>(r[x]), vg = static_cast<F>(g[x]), vb = static_cast<F>(b[x]);
       const F yv = (vr * m0 + vg * m1) + vb * m2;
-      const F cbv = ((vr * m3 + vg * m4) + vb * m5) + F(128);
-      const F crv = ((vr * m6 + vg * m7) + vb * m8) + F(128);
+      const F cbs = (vr * m3 + vg * m4) + vb * m5;
+      const F crs = (vr * m6 + vg * m7) + vb * m8;
       if constexpr (M == Mode::Float) {
-        y[x] = round8<Sanitize>(yv, false);
-        cb[x] = round8<Sanitize>(cbv, true);
-        cr[x] = round8<Sanitize>(crv, true);
+        y[x] = round8<Sanitize>(yv);
+        cb[x] = round8_chroma<Sanitize>(cbs);
+        cr[x] = round8_chroma<Sanitize>(crs);
       } else {
         y[x] = yv;
-        cb[x] = cbv;
-        cr[x] = crv;
+        cb[x] = cbs + F(128);
+        cr[x] = crs + F(128);
       }
     }
   }
@@ -759,7 +914,7 @@ struct Pipe {
                                          int64_t n) {
     for (int64_t x = 0; x < n; ++x) {
       if constexpr (M == Mode::Float)
-        y[x] = round8<Sanitize>(static_cast<F>(a[x]), false);
+        y[x] = round8<Sanitize>(static_cast<F>(a[x]));
       else
         y[x] = static_cast<F>(a[x]);
     }
@@ -806,6 +961,11 @@ struct Pipe {
         down_h2v2_f<F>(a, b, o, g.cpad);
       else
         down_h2v1_f<F>(a, o, g.cpad);
+    } else if constexpr (M == Mode::Float) {
+      if (g.fv == 2)
+        down_h2v2_q<F>(a, b, o, g.cpad);
+      else
+        down_h2v1_q<F>(a, o, g.cpad);
     } else {
       if (g.fv == 2)
         down_h2v2_i(a, b, o, g.cpad);
@@ -820,12 +980,17 @@ struct Pipe {
   static FASTPERC_INLINE void code_row(const Ctx& c, S* base, int64_t stride, int64_t nblocks,
                                        int k) {
     const Prepared& t = *c.t;
+    if constexpr (M == Mode::Float) {
+      if (t.integer_tables)
+        code_row_float<V, true>(base, stride, nblocks, float_tables<F>(t), k);
+      else
+        code_row_float<V, false>(base, stride, nblocks, float_tables<F>(t), k);
+      return;
+    }
     for (int64_t bx = 0; bx < nblocks; ++bx) {
       S* blk = base + 8 * bx;
       if constexpr (M == Mode::Exact) {
         code_block_exact(blk, stride, t.q[k], t.half[k], t.rcp[k]);
-      } else if constexpr (M == Mode::Float) {
-        code_block_float<V>(blk, stride, float_tables<F>(t), k, t.integer_tables);
       } else {
         if (c.p->rounding == Rounding::Cubic)
           code_block_diff<V, Rounding::Cubic>(blk, stride, float_tables<F>(t), k);
@@ -848,19 +1013,20 @@ struct Pipe {
     else if (wc <= 2)
       nearest_row<S, U>(a, o, w);
     else if (g.fv == 1)
-      fancy_row<2, U>(a, a, o, wc, w);
+      fancy_row<2, U, M == Mode::Float>(a, a, o, wc, w);
     else
-      fancy_row<4, U>(a, b, o, wc, w);
+      fancy_row<4, U, M == Mode::Float>(a, b, o, wc, w);
   }
 
   // Float and differentiable modes: clamp to 0..255 (NaN stays NaN, as torch.clamp), then for
   // uint8 outputs round half up (jpeg.py; uint8 images never give NaN).
-  template <class TO>
+  // Halved: v already holds the rounding's 1/2 (rgb_float of the float mode).
+  template <class TO, bool Halved = false>
   static FASTPERC_INLINE TO finish(F v) {
     if constexpr (std::is_same_v<TO, uint8_t>) {
       // floor(clamp(v, 0, 255) + 0.5) == clamp(floor(v + 0.5), 0, 255), clamped as int32
       // (|v| is bounded: the planes are finite, uint8 images).
-      const int32_t r = static_cast<int32_t>(std::floor(v + F(0.5)));
+      const int32_t r = static_cast<int32_t>(std::floor(Halved ? v : v + F(0.5)));
       return static_cast<uint8_t>(std::min(std::max(r, 0), 255));
     } else {
       v = v < F(0) ? F(0) : v;
@@ -869,7 +1035,9 @@ struct Pipe {
   }
 
   // YCbCr -> RGB in the reference's order, ((m0 Y + m1 Cb') + m2 Cr'), as plain loops (GCC
-  // vectorizes them); TO: uint8 (rounded) or F.
+  // vectorizes them); TO: uint8 (rounded) or F. The float mode's uint8 outputs add the
+  // rounding's 1/2 to Y (exact, Y being an integer) rather than to each sum: one addition per
+  // pixel, one rounding of each sum (FastU8::rgb8 computes the same).
   template <class TO>
   static FASTPERC_INLINE void rgb_float(const S* FASTPERC_RESTRICT y, const S* FASTPERC_RESTRICT cb,
                                         const S* FASTPERC_RESTRICT cr, TO* FASTPERC_RESTRICT r,
@@ -877,12 +1045,14 @@ struct Pipe {
                                         const double* m) {
     const F m0 = F(m[0]), m1 = F(m[1]), m2 = F(m[2]), m3 = F(m[3]), m4 = F(m[4]), m5 = F(m[5]),
             m6 = F(m[6]), m7 = F(m[7]), m8 = F(m[8]);
+    constexpr bool kHalved = M == Mode::Float && std::is_same_v<TO, uint8_t>;
     for (int64_t x = 0; x < n; ++x) {
-      const F vy = static_cast<F>(y[x]), vb = static_cast<F>(cb[x]) - F(128),
-              vr = static_cast<F>(cr[x]) - F(128);
-      r[x] = finish<TO>((vy * m0 + vb * m1) + vr * m2);
-      g[x] = finish<TO>((vy * m3 + vb * m4) + vr * m5);
-      b[x] = finish<TO>((vy * m6 + vb * m7) + vr * m8);
+      F vy = static_cast<F>(y[x]);
+      if constexpr (kHalved) vy += F(0.5);
+      const F vb = static_cast<F>(cb[x]) - F(128), vr = static_cast<F>(cr[x]) - F(128);
+      r[x] = finish<TO, kHalved>((vy * m0 + vb * m1) + vr * m2);
+      g[x] = finish<TO, kHalved>((vy * m3 + vb * m4) + vr * m5);
+      b[x] = finish<TO, kHalved>((vy * m6 + vb * m7) + vr * m8);
     }
   }
 
@@ -1040,6 +1210,60 @@ struct Pipe {
 };
 
 // ---------------------------------------------------------------------------------------------
+// The float mode of packed 8-bit RGB (uint8 [N, H, W, 3] images, float32 work): fused rows
+// ---------------------------------------------------------------------------------------------
+//
+// The same values as the row stages above (Pipe<Mode::Float, float>: input_row + downsample,
+// upsample + colour_back + store_row), in one pass over each row, eight or sixteen pixels at a
+// time in registers:
+//   * input: packed RGB -> Y row and the row of each chroma plane (full resolution for 4:4:4;
+//     h2v1 pairs of one image row, h2v2 squares of two), padded;
+//   * output: chroma upsampling of sixteen pixels (the fancy filter's even and odd outputs
+//     separately), YCbCr -> RGB on the even and the odd pixels, rounding, packing.
+// Every sum of the 8-bit resampling is an exact small integer in float, so any order gives
+// the same values. The colour sums keep ycc_float / rgb_float's order (terms of the inverse
+// matrix that are exactly 1 or 0 are left out: y * 1 = y and adding +-0 change no value that
+// is rounded to 8 bits). For 8-bit RGB the rounded Y, Cb, Cr lie in 0..255 without clamping
+// (checked over all 2^24 colours), so the input needs no clamp.
+#if FASTPERC_JPEG_GNU_VECTORS
+#define FASTPERC_JPEG_FAST_U8 1
+
+namespace fast_base {
+#define FASTPERC_JPEG_FAST_AVX2 0
+#include "jpeg_sim_fast.inc"
+#undef FASTPERC_JPEG_FAST_AVX2
+}  // namespace fast_base
+
+#if FASTPERC_JPEG_FAST_AVX2_BUILD
+#pragma GCC push_options
+#pragma GCC target("avx2")
+namespace fast_avx2 {
+#define FASTPERC_JPEG_FAST_AVX2 1
+#include "jpeg_sim_fast.inc"
+#undef FASTPERC_JPEG_FAST_AVX2
+}  // namespace fast_avx2
+#pragma GCC pop_options
+#endif
+
+// The FastU8 rows for this processor.
+struct FastRows {
+  void (*input)(const Ctx&, int64_t, int64_t, bool, void*, void*, void*, void*);
+  void (*output)(const Ctx&, int64_t, int64_t, const void*, const void* const*);
+};
+
+FastRows fast_rows() {
+#if FASTPERC_JPEG_FAST_AVX2_BUILD
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2")) return {fast_avx2::input_entry, fast_avx2::output_entry};
+#endif
+  return {fast_base::input_entry, fast_base::output_entry};
+}
+
+#else
+#define FASTPERC_JPEG_FAST_U8 0
+#endif
+
+// ---------------------------------------------------------------------------------------------
 // Entries: the hot loops, compiled for AVX2 and for baseline x86-64 (FASTPERC_CLONES). Each
 // dispatches on the pipeline kind; called once per row or row of blocks.
 // ---------------------------------------------------------------------------------------------
@@ -1077,6 +1301,7 @@ FASTPERC_CLONES void output_row_entry(const Ctx& c, int64_t n, int64_t y, const 
 
 #undef FASTPERC_JPEG_DISPATCH
 
+
 // ---------------------------------------------------------------------------------------------
 // Orchestration of one task (plain code: the entries hold the loops)
 // ---------------------------------------------------------------------------------------------
@@ -1094,7 +1319,7 @@ Sizes sizes_of(Kind k) {
   switch (k) {
     case kExact: return {4, 0};
     case kFloat32: return {4, 4};
-    case kFloat64: return {4, 8};
+    case kFloat64: return {8, 8};
     case kDiff32: return {4, 4};
     case kDiff64: return {8, 8};
   }
@@ -1104,11 +1329,22 @@ Sizes sizes_of(Kind k) {
 class Runner {
  public:
   Runner(const SimParams& p, const Geometry& g, const Prepared& t, Kind kind)
-      : g_(g), sz_(sizes_of(kind)) {
+      : g_(g), sz_(sizes_of(kind)), cstride_(g.cpad + 16) {
     ctx_.p = &p;
     ctx_.g = &g;
     ctx_.t = &t;
     ctx_.kind = kind;
+#if FASTPERC_JPEG_FAST_U8
+    // The fused rows of FastU8: float32 work, packed 8-bit RGB (channels adjacent).
+    const auto packed_rgb8 = [&](const Tensor4& a) {
+      return a.dtype == DType::U8 && g.c == 3 && a.stride[1] == 1 && a.stride[3] == 3;
+    };
+    const bool unit = t.inv[0] == 1.0 && t.inv[3] == 1.0 && t.inv[6] == 1.0 && t.inv[1] == 0.0 &&
+                      t.inv[8] == 0.0;  // the terms FastU8::rgb8 leaves out
+    fast_in_ = kind == kFloat32 && packed_rgb8(p.src);
+    fast_out_ = kind == kFloat32 && packed_rgb8(p.dst) && unit && (g.fh == 1 || g.wc > 2);
+    if (fast_in_ || fast_out_) fast_ = fast_rows();
+#endif
   }
 
   // Scratch bytes per thread.
@@ -1131,15 +1367,17 @@ class Runner {
     const int64_t strip = strip_bytes();
     for (int i = 0; i < 3; ++i) {
       strips_[i].y = part[kStrips] + i * strip;
-      strips_[i].cb = strips_[i].y + g_.mcu_h * g_.ypad * sz_.s;
-      strips_[i].cr = strips_[i].cb + 8 * g_.cpad * sz_.s;
+      // Chroma rows cstride_ apart, from element 8 of theirs: room for one sample on the left
+      // and eight on the right (set_margins), rows stay 32-byte aligned.
+      strips_[i].cb = strips_[i].y + (g_.mcu_h * g_.ypad + 8) * sz_.s;
+      strips_[i].cr = strips_[i].cb + 8 * cstride_ * sz_.s;
       ctx_.s.in8[i] = part[kIn8] + i * g_.ypad;
       ctx_.s.in[i] = part[kInF] + i * g_.ypad * sz_.f;
       ctx_.s.out8[i] = part[kOut8] + i * (g_.ypad + 16);
       ctx_.s.out[i] = part[kOutF] + i * g_.ypad * sz_.f;
     }
     for (int i = 0; i < 4; ++i) full_[i] = part[kFull] + i * g_.cfull * sz_.s;
-    for (int i = 0; i < 2; ++i) ctx_.s.up[i] = part[kUp] + i * g_.ypad * sz_.s;
+    for (int i = 0; i < 2; ++i) ctx_.s.up[i] = part[kUp] + i * (g_.ypad + 32) * sz_.s;
   }
 
   void run(const Task& task) {
@@ -1173,7 +1411,7 @@ class Runner {
   static int64_t round64(int64_t b) { return (b + 63) / 64 * 64; }
 
   int64_t strip_bytes() const {
-    return round64((g_.mcu_h * g_.ypad + 2 * 8 * g_.cpad) * static_cast<int64_t>(sz_.s));
+    return round64((g_.mcu_h * g_.ypad + 2 * 8 * cstride_) * static_cast<int64_t>(sz_.s));
   }
 
   // The scratch: three MCU rows of planes, four full-resolution chroma rows, loaded rows
@@ -1185,14 +1423,25 @@ class Runner {
             round64(4 * g_.cfull * sz_.s),
             round64(3 * g_.ypad),
             round64(3 * g_.ypad * sz_.f),
-            round64(2 * g_.ypad * sz_.s),
+            round64(2 * (g_.ypad + 32) * sz_.s),
             round64(3 * (g_.ypad + 16)),
             round64(3 * g_.ypad * sz_.f)};
   }
 
   unsigned char* yrow(const Strip& s, int64_t k) const { return s.y + k * g_.ypad * sz_.s; }
-  unsigned char* cbrow(const Strip& s, int64_t k) const { return s.cb + k * g_.cpad * sz_.s; }
-  unsigned char* crrow(const Strip& s, int64_t k) const { return s.cr + k * g_.cpad * sz_.s; }
+  unsigned char* cbrow(const Strip& s, int64_t k) const { return s.cb + k * cstride_ * sz_.s; }
+  unsigned char* crrow(const Strip& s, int64_t k) const { return s.cr + k * cstride_ * sz_.s; }
+
+  // FastU8's upsampling: row[-1] = row[0] and row[wc] = row[wc - 1] in every chroma row of the
+  // strip (samples wc.. are padding, which the output never reads).
+  void set_margins(const Strip& st) {
+    for (int64_t k = 0; k < 8; ++k)
+      for (unsigned char* row : {cbrow(st, k), crrow(st, k)}) {
+        float* r = reinterpret_cast<float*>(row);
+        r[-1] = r[0];
+        r[g_.wc] = r[g_.wc - 1];
+      }
+  }
 
   void copy_y(const Strip& s, int64_t to, int64_t from) {
     std::memcpy(yrow(s, to), yrow(s, from), static_cast<size_t>(g_.ypad) * sz_.s);
@@ -1218,7 +1467,11 @@ class Runner {
     } else if (g.fv == 1) {  // 4:4:4, 4:2:2: one chroma row per pixel row
       const bool sub = g.fh == 2;
       for (int64_t k = 0; k < 8; ++k) {
-        if (k <= last) {
+        if (k <= last && fast_in_) {
+#if FASTPERC_JPEG_FAST_U8
+          fast_.input(ctx_, n, y0 + k, false, yrow(st, k), nullptr, cbrow(st, k), crrow(st, k));
+#endif
+        } else if (k <= last) {
           input_row_entry(ctx_, n, y0 + k, yrow(st, k), sub ? full_[0] : cbrow(st, k),
                           sub ? full_[2] : crrow(st, k));
           if (sub) {
@@ -1233,7 +1486,14 @@ class Runner {
     } else {  // 4:2:0: chroma row 8 r + k from pixel rows 2 (8 r + k) and the next (or itself)
       const int64_t clast = g.hc - 1 - 8 * r;
       for (int64_t k = 0; k < 8; ++k) {
-        if (k <= clast) {
+        if (k <= clast && fast_in_) {
+#if FASTPERC_JPEG_FAST_U8
+          const bool pair = 2 * k + 1 <= last;
+          fast_.input(ctx_, n, y0 + 2 * k, pair, yrow(st, 2 * k),
+                      pair ? yrow(st, 2 * k + 1) : nullptr, cbrow(st, k), crrow(st, k));
+          if (!pair && 2 * k + 1 < ny) copy_y(st, 2 * k + 1, 2 * k);
+#endif
+        } else if (k <= clast) {
           input_row_entry(ctx_, n, y0 + 2 * k, yrow(st, 2 * k), full_[0], full_[2]);
           const bool pair = 2 * k + 1 <= last;
           if (pair)
@@ -1251,8 +1511,9 @@ class Runner {
     if (luma)
       for (int64_t by = 0; by < ny; by += 8) code_row_entry(ctx_, yrow(st, by), g.ypad, g.wb, 0);
     if (g.c == 3) {
-      code_row_entry(ctx_, st.cb, g.cpad, g.cwb, 1);
-      code_row_entry(ctx_, st.cr, g.cpad, g.cwb, 2);
+      code_row_entry(ctx_, st.cb, cstride_, g.cwb, 1);
+      code_row_entry(ctx_, st.cr, cstride_, g.cwb, 2);
+      if (fast_out_) set_margins(st);
     }
   }
 
@@ -1278,12 +1539,23 @@ class Runner {
         chroma[2] = crrow(si, i & 7);
         chroma[3] = crrow(sj, j & 7);
       }
+#if FASTPERC_JPEG_FAST_U8
+      if (fast_out_) {
+        fast_.output(ctx_, n, y, yrow(st[1], y - y0), chroma);
+        continue;
+      }
+#endif
       output_row_entry(ctx_, n, y, yrow(st[1], y - y0), chroma);
     }
   }
 
   const Geometry& g_;
   Sizes sz_;
+  int64_t cstride_;  // elements from one chroma row to the next
+  bool fast_in_ = false, fast_out_ = false;  // FastU8 rows
+#if FASTPERC_JPEG_FAST_U8
+  FastRows fast_{};
+#endif
   Ctx ctx_{};
   Strip strips_[3]{};
   unsigned char* full_[4]{};  // full-resolution chroma rows: Cb a, Cb b, Cr a, Cr b

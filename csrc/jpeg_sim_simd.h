@@ -39,15 +39,19 @@ typedef float F8 __attribute__((vector_size(32)));    // 8 x float32
 typedef int64_t L8 __attribute__((vector_size(64)));  // 8 x int64 (the mask of D8)
 typedef double D8 __attribute__((vector_size(64)));   // 8 x float64
 typedef uint8_t B16 __attribute__((vector_size(16)));  // 16 x uint8 (byte shuffles)
+typedef double D4 __attribute__((vector_size(32)));    // 4 x float64 (64-bit lane moves of F8)
+typedef int64_t L4 __attribute__((vector_size(32)));   // 4 x int64 (the mask of D4)
 
 template <class V> struct Lanes;
 template <> struct Lanes<I8> { using T = int32_t; using M = I8; };
 template <> struct Lanes<F8> { using T = float; using M = I8; };
 template <> struct Lanes<D8> { using T = double; using M = L8; };
+template <> struct Lanes<D4> { using T = double; using M = L4; };
 
 template <class V>
 FASTPERC_INLINE V splat(typename Lanes<V>::T x) {
-  return V{} + x;
+  // (One broadcast; V{} + x would add, and turn -0.0 into +0.0.)
+  return V{x, x, x, x, x, x, x, x};
 }
 
 // m ? a : b lane by lane (m: all ones or zero per lane, as comparisons give).
@@ -127,6 +131,26 @@ FASTPERC_INLINE void interleave3_u8(const uint8_t* r, const uint8_t* g, const ui
 #endif
   std::memcpy(p, &lo, 16);
   std::memcpy(p + 16, &hi, 8);
+}
+
+// The even (or odd) elements of the 16 in a, b, as with vshufps (within 128-bit halves:
+// elements 0, 2, 8, 10 | 4, 6, 12, 14, or odd ones) ...
+template <bool Odd>
+FASTPERC_INLINE F8 pick_pairs(F8 a, F8 b) {
+  if constexpr (Odd)
+    return FASTPERC_JPEG_SHUFFLE(F8, a, b, 1, 3, 9, 11, 5, 7, 13, 15);
+  else
+    return FASTPERC_JPEG_SHUFFLE(F8, a, b, 0, 2, 8, 10, 4, 6, 12, 14);
+}
+
+// ... and in order (vpermpd of that): the 64-bit lanes 0, 2, 1, 3.
+FASTPERC_INLINE F8 swap_middle(F8 v) {
+  return (F8)FASTPERC_JPEG_SHUFFLE(D4, (D4)v, (D4)v, 0, 2, 1, 3);
+}
+
+template <bool Odd>
+FASTPERC_INLINE F8 pick_half(F8 a, F8 b) {
+  return swap_middle(pick_pairs<Odd>(a, b));
 }
 
 #else  // portable lane loops
@@ -276,14 +300,24 @@ FASTPERC_INLINE void store(typename Lanes<V>::T* p, V v) {
   std::memcpy(p, &v, sizeof v);
 }
 
+// min / max (a NaN in a gives b). Written as the comparison itself under GNU vectors, the form
+// GCC turns into one min / max instruction (a select on the comparison's mask is not).
 template <class V>
 FASTPERC_INLINE V vmin(V a, V b) {
+#if FASTPERC_JPEG_GNU_VECTORS
+  return a < b ? a : b;
+#else
   return select<V>(a < b, a, b);
+#endif
 }
 
 template <class V>
 FASTPERC_INLINE V vmax(V a, V b) {
+#if FASTPERC_JPEG_GNU_VECTORS
+  return a > b ? a : b;
+#else
   return select<V>(a > b, a, b);
+#endif
 }
 
 // |x| and, for y >= 0, y with the sign of s: sign-bit operations (one instruction each).
@@ -347,6 +381,17 @@ FASTPERC_INLINE V vfloor(V x) {
   for (int i = 0; i < 8; ++i) r.v[i] = std::floor(x.v[i]);
   return r;
 #endif
+}
+
+// Truncation toward zero of float lanes (one vroundps with AVX2).
+FASTPERC_INLINE F8 vtrunc(F8 x) {
+  F8 r;
+#if FASTPERC_JPEG_GNU_VECTORS
+  for (int i = 0; i < 8; ++i) r[i] = __builtin_truncf(x[i]);
+#else
+  for (int i = 0; i < 8; ++i) r.v[i] = std::trunc(x.v[i]);
+#endif
+  return r;
 }
 
 }  // namespace jpeg_sim

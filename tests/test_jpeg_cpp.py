@@ -321,6 +321,39 @@ def test_float_mode_within_one_of_pillow(photos):
     assert not bad, "\n".join(bad)
 
 
+@pytest.mark.parametrize("subsampling", list(SUBSAMPLINGS))
+def test_float_mode_packed_rows_equal_general_rows(batch, photos, subsampling):
+    """Packed 8-bit RGB (uint8 [.., H, W, 3] with adjacent channels) takes the fused rows of the
+    float mode, other layouts the general ones: the same operations, so the same bytes. Awkward
+    sizes (widths below 16, between multiples of 16, two-wide chroma), noise, integer and
+    non-integer tables, and through the binding a packed input with a planar output and the
+    reverse (each side on its own)."""
+    rng = np.random.default_rng(3)
+    extra = {
+        (h, w): np.stack([crop(photos["coffee"], h, w, h + w), crop(photos["chelsea"], h, w, w)])
+        for h, w in [(16, 16), (9, 4), (18, 5), (7, 47), (40, 48), (21, 250)]
+    }
+    custom = rng.uniform(0.5, 30.0, (3, 8, 8))
+    for (h, w), imgs in {**batch, **extra}.items():
+        for tables in (None, custom):
+            kw = {"tables": tables} if tables is not None else {}
+            packed = jpeg.jpeg_simulate(imgs, 70, subsampling, mode="float", backend="cpp", **kw)
+            planar_in = torch.from_numpy(imgs).permute(0, 3, 1, 2).contiguous()
+            planar = jpeg.jpeg_simulate(
+                planar_in, 70, subsampling, mode="float", backend="cpp", **kw
+            )
+            assert np.array_equal(packed, planar.permute(0, 2, 3, 1).numpy()), (h, w, tables)
+        tabs = tables_for(70).double().numpy()
+        args = ("u8", "float", "nearest", subsampling, tabs, 255.0)
+        to_planar = np.full((imgs.shape[0], 3, h, w), 7, np.uint8)
+        cpp().jpeg_simulate(imgs.transpose(0, 3, 1, 2), to_planar, *args)
+        to_packed = np.full_like(imgs, 7)
+        cpp().jpeg_simulate(planar_in.numpy(), to_packed.transpose(0, 3, 1, 2), *args)
+        expect = jpeg.jpeg_simulate(imgs, 70, subsampling, mode="float", backend="cpp")
+        assert np.array_equal(to_planar.transpose(0, 2, 3, 1), expect), (h, w)
+        assert np.array_equal(to_packed, expect), (h, w)
+
+
 @pytest.mark.parametrize("rounding", ["ste", "cubic"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_differentiable_forward_matches_reference(photos, rounding, dtype):
