@@ -383,13 +383,22 @@ FASTPERC_INLINE void fdct_float_pass(V (&d)[8], typename Lanes<V>::T s) {
   d[7] = ((o0 * k7 - o1 * k5) + o2 * k3) - o3 * k1;
 }
 
-// d <- s * C^T d (inverse 1-D across the array).
-template <class V>
-FASTPERC_INLINE void idct_float_pass(V (&d)[8], typename Lanes<V>::T s) {
+// d <- s * C^T d (inverse 1-D across the array); with Biased, `bias` is added to every output,
+// in the two sums every output starts from (a and b below): for the float mode, whose outputs
+// are rounded down after adding 1/2 (and 128). Without it nothing is added (not even 0).
+template <bool Biased, class V>
+FASTPERC_INLINE void idct_float_pass_impl(V (&d)[8], typename Lanes<V>::T s,
+                                          typename Lanes<V>::T bias) {
   using T = typename Lanes<V>::T;
   const T k1 = T(kK1 * s), k2 = T(kK2 * s), k3 = T(kK3 * s), k5 = T(kK5 * s), k6 = T(kK6 * s),
           k7 = T(kK7 * s);
-  const V a = (d[0] + d[4]) * s, b = (d[0] - d[4]) * s;
+  V a = (d[0] + d[4]) * s, b = (d[0] - d[4]) * s;
+  if constexpr (Biased) {
+    a = a + bias;
+    b = b + bias;
+  } else {
+    (void)bias;
+  }
   const V c = d[2] * k2 + d[6] * k6, e = d[2] * k6 - d[6] * k2;
   const V ee0 = a + c, ee3 = a - c, ee1 = b + e, ee2 = b - e;
   const V x1 = d[1], x3 = d[3], x5 = d[5], x7 = d[7];
@@ -407,30 +416,15 @@ FASTPERC_INLINE void idct_float_pass(V (&d)[8], typename Lanes<V>::T s) {
   d[4] = ee3 - oo3;
 }
 
-// idct_float_pass with `bias` added to every output, in the two sums every output starts from
-// (a and b below): for the float mode, whose outputs are rounded down after adding 1/2 (and 128).
+template <class V>
+FASTPERC_INLINE void idct_float_pass(V (&d)[8], typename Lanes<V>::T s) {
+  idct_float_pass_impl<false>(d, s, typename Lanes<V>::T(0));
+}
+
 template <class V>
 FASTPERC_INLINE void idct_float_pass_biased(V (&d)[8], typename Lanes<V>::T s,
                                             typename Lanes<V>::T bias) {
-  using T = typename Lanes<V>::T;
-  const T k1 = T(kK1 * s), k2 = T(kK2 * s), k3 = T(kK3 * s), k5 = T(kK5 * s), k6 = T(kK6 * s),
-          k7 = T(kK7 * s);
-  const V a = (d[0] + d[4]) * s + bias, b = (d[0] - d[4]) * s + bias;
-  const V c = d[2] * k2 + d[6] * k6, e = d[2] * k6 - d[6] * k2;
-  const V ee0 = a + c, ee3 = a - c, ee1 = b + e, ee2 = b - e;
-  const V x1 = d[1], x3 = d[3], x5 = d[5], x7 = d[7];
-  const V oo0 = ((x1 * k1 + x3 * k3) + x5 * k5) + x7 * k7;
-  const V oo1 = ((x1 * k3 - x3 * k7) - x5 * k1) - x7 * k5;
-  const V oo2 = ((x1 * k5 - x3 * k1) + x5 * k7) + x7 * k3;
-  const V oo3 = ((x1 * k7 - x3 * k5) + x5 * k3) - x7 * k1;
-  d[0] = ee0 + oo0;
-  d[7] = ee0 - oo0;
-  d[1] = ee1 + oo1;
-  d[6] = ee1 - oo1;
-  d[2] = ee2 + oo2;
-  d[5] = ee2 - oo2;
-  d[3] = ee3 + oo3;
-  d[4] = ee3 - oo3;
+  idct_float_pass_impl<true>(d, s, bias);
 }
 
 template <class V>
