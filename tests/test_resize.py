@@ -307,6 +307,97 @@ def test_cpp_threads_agree(photos):
     np.testing.assert_array_equal(a, b)
 
 
+def _generic_layout(x: np.ndarray) -> np.ndarray:
+    """The same uint8 NHWC pixels in memory whose rows the C++ kernel's AVX-512 path does not
+    take (pixel stride C + 1): they go through the portable kernel."""
+    wide = np.zeros((*x.shape[:-1], x.shape[-1] + 1), np.uint8)
+    wide[..., :-1] = x
+    return wide[..., :-1]
+
+
+# (in_h, in_w) -> (out_h, out_w): full and partial tiles of 8 rows / 8 pixels, odd widths,
+# upscaling (consecutive outputs sharing their first tap), strong downscaling (many taps),
+# single rows and columns, partial strips of 64 samples
+FAST_PATH_SIZES = [
+    ((512, 512), (299, 299)),
+    ((37, 53), (70, 61)),
+    ((64, 48), (17, 9)),
+    ((300, 200), (11, 7)),
+    ((9, 130), (1, 3)),
+    ((1, 1), (5, 9)),
+    ((23, 22), (23, 22)),
+]
+
+
+@pytest.mark.parametrize("method", ref.METHODS)
+def test_cpp_uint8_paths_agree_bitwise(method):
+    """uint8 packed-RGB / planar rows take the AVX-512 path on CPUs that have it, other
+    layouts the portable kernel: the same operations in the same order, the same bits."""
+    rng = np.random.default_rng(5)
+    for (h, w), size in FAST_PATH_SIZES:
+        for c in (3, 1, 4):
+            x = rng.integers(0, 256, (2, h, w, c), dtype=np.uint8)
+            for clip in (None, False):
+                want = resize(_generic_layout(x), size, method, clip=clip, backend="cpp")
+                hwc = resize(x, size, method, clip=clip, backend="cpp")
+                np.testing.assert_array_equal(hwc, want, err_msg=f"{h}x{w}x{c}->{size}")
+                t = torch.from_numpy(x).permute(0, 3, 1, 2)
+                for chw in (t.contiguous(), t.contiguous(memory_format=torch.channels_last)):
+                    got = resize(chw, size, method, clip=clip, backend="cpp")
+                    np.testing.assert_array_equal(got.permute(0, 2, 3, 1).numpy(), want)
+
+
+def test_cpp_uint8_paths_agree_on_photos(photos):
+    for name, img in photos.items():
+        flipped = img[::-1]  # negative row stride
+        for x in (img, flipped, img[1:, 3:]):
+            want = resize(_generic_layout(x), 299, backend="cpp")
+            np.testing.assert_array_equal(resize(x, 299, backend="cpp"), want, err_msg=name)
+
+
+def test_cpp_scratch_reuse_and_threads(photos):
+    """The C++ scratch buffer is kept per calling thread between calls: growing, shrinking and
+    concurrent calls (the GIL is released) give what a lone call gives."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    img = photos["astronaut"]
+    jobs = [(img, 299), (img[:40, :50], (7, 90)), (img, 64), (img[:5, :5], 1), (img, (300, 17))]
+    want = [resize(x, s, backend="cpp") for x, s in jobs]
+    again = [resize(x, s, backend="cpp") for x, s in reversed(jobs)][::-1]
+    for a, b in zip(want, again):
+        np.testing.assert_array_equal(a, b)
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda j: resize(j[0], j[1], backend="cpp"), jobs * 4))
+    for i, g in enumerate(got):
+        np.testing.assert_array_equal(g, want[i % len(jobs)])
+
+
+def test_numpy_uint8_shortcut_matches_general_path(monkeypatch, photo):
+    """uint8 numpy images skip the torch round trip on the C++ backend: same results, same
+    container, and the general path (its checks, the other backends) everywhere else."""
+    import fastperc.resize as mod
+
+    cases = [photo, np.stack([photo, photo[::-1]]), photo[::2, ::3], photo[..., :1]]
+    fast = [resize(x, (31, 45), "pil_lanczos", backend=b) for x in cases for b in ("cpp", "auto")]
+    monkeypatch.setattr(mod, "_numpy_u8_to_cpp", lambda *a: False)
+    slow = [resize(x, (31, 45), "pil_lanczos", backend=b) for x in cases for b in ("cpp", "auto")]
+    for a, b in zip(fast, slow):
+        assert type(a) is np.ndarray and a.dtype == b.dtype == np.float32
+        assert a.shape == b.shape and a.flags.writeable
+        np.testing.assert_array_equal(a, b)
+    monkeypatch.undo()
+    assert not mod._numpy_u8_to_cpp(photo, "auto", None, "torch")
+    assert not mod._numpy_u8_to_cpp(photo, "chw", None, "cpp")
+    assert not mod._numpy_u8_to_cpp(photo, "auto", 255, "cpp")
+    assert not mod._numpy_u8_to_cpp(photo.astype(np.float32), "auto", None, "cpp")
+    assert not mod._numpy_u8_to_cpp(photo[:0], "auto", None, "cpp")
+    monkeypatch.setenv("FASTPERC_BACKEND", "torch")
+    assert not mod._numpy_u8_to_cpp(photo, "auto", None, "auto")
+    assert mod._numpy_u8_to_cpp(photo, "auto", None, "cpp")
+    with pytest.raises(ValueError, match="`images`"):
+        resize(photo[:0], 4)
+
+
 # ----------------------------------------------------------------------------------------------
 # Gradients
 # ----------------------------------------------------------------------------------------------

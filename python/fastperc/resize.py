@@ -21,13 +21,14 @@ The exact definitions, and how closely each matches its peer, are in
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 
 import numpy as np
 import torch
 
-from . import dispatch
+from . import _ext, _image, dispatch
 from ._backend_call import cpp, dtype_code, kernels_module, np_view
 from ._image import parse_image
 from .reference import resize as ref
@@ -137,6 +138,8 @@ def resize(
     elif not isinstance(clip, (bool, np.bool_)):
         raise TypeError(f"Expected `clip` to be a bool or None, got {type(clip).__name__}")
     clip = bool(clip)
+    if _numpy_u8_to_cpp(images, layout, value_range, backend):
+        return _resize_numpy_u8(images, oh, ow, method, clip)
     img = parse_image(images, "images", channels=None, layout=layout, value_range=value_range)
     t = img.t
     _, c, h, w = t.shape
@@ -179,6 +182,53 @@ def resize(
         else:
             kern.resize(t, out, ty, tx, clip, 0.0, hi)
     return img.wrap(out)
+
+
+def _numpy_u8_to_cpp(images: object, layout: object, value_range: object, backend: object) -> bool:
+    """Whether the call is the common one that :func:`_resize_numpy_u8` serves: a non-empty
+    uint8 numpy image (``[H, W, C]``) or batch (``[N, H, W, C]``) in the default layout, going
+    to the C++ backend. Everything else takes the general path (which also raises the errors)."""
+    if not (
+        isinstance(images, np.ndarray)
+        and images.dtype == np.uint8
+        and images.ndim in (3, 4)
+        and images.size > 0
+        and value_range is None
+        and layout in ("auto", "hwc")
+        and _image.POISON is None
+        and _ext.cpp_available()
+    ):
+        return False
+    if backend == "cpp":
+        return True
+    if backend is None or backend == "auto":
+        env = os.environ.get("FASTPERC_BACKEND", "auto").strip().lower() or "auto"
+        return env in ("auto", "cpp")
+    return False
+
+
+def _resize_numpy_u8(images: np.ndarray, oh: int, ow: int, method: str, clip: bool) -> np.ndarray:
+    """:func:`resize` of a uint8 numpy image or batch on the C++ backend, without the torch
+    round trip of the general path (same kernel, same result; a visible share of the time of
+    one 512x512 image)."""
+    x = images if images.ndim == 4 else images[None]
+    n, h, w, c = x.shape
+    ty = ref.taps(method, int(h), oh, True)
+    tx = ref.taps(method, int(w), ow, True)
+    out = torch.empty((n, oh, ow, c), dtype=torch.float32).numpy()
+    cpp().resize(
+        x.transpose(0, 3, 1, 2),
+        out.transpose(0, 3, 1, 2),
+        ty.start,
+        ty.weight,
+        tx.start,
+        tx.weight,
+        clip,
+        0.0,
+        255.0,
+        "u8",
+    )
+    return out if images.ndim == 4 else out[0]
 
 
 class _CallableModule(types.ModuleType):
