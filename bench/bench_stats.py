@@ -96,11 +96,20 @@ class _PeakRSS:
         self.mb = (self.peak - self.base) / 2**20
 
 
+# Pause before each timed call: the providers use two BLAS libraries (torch's and numpy's /
+# scipy's), whose worker threads keep spinning for a while after a call; on a 2-core machine a
+# call that starts while the other library's workers spin runs up to 2x slower (measured), so
+# without the pause a provider's time would depend on which one ran before it.
+_SETTLE_S = 0.3
+
+
 def interleaved(providers: dict[str, Callable[[], object]], repeat: int) -> dict[str, dict]:
     """Time every provider ``repeat`` times round-robin (one warm-up each, which also gives the
-    result); a provider whose single run exceeds 30 s is run only once."""
+    result), each call after a pause of ``_SETTLE_S``; a provider whose single run exceeds
+    30 s is run only once."""
     out: dict[str, dict] = {}
     for name, fn in providers.items():
+        time.sleep(_SETTLE_S)
         with _quiet(), _PeakRSS() as mem:
             t0 = time.perf_counter()
             val = fn()
@@ -110,6 +119,7 @@ def interleaved(providers: dict[str, Callable[[], object]], repeat: int) -> dict
         for name, fn in providers.items():
             if out[name]["slow"]:
                 continue
+            time.sleep(_SETTLE_S)
             with _quiet():
                 t0 = time.perf_counter()
                 fn()

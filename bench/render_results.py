@@ -63,7 +63,9 @@ def _stats(payload: dict) -> str:
     out.append(
         "\n`threads`: torch/BLAS threads of the run (this machine is shared: two-thread runs "
         "suffer most from other load; single-thread runs compare the algorithms more steadily); "
-        "`runs`: timed runs (a call over 30 s runs once); `x fastperc`: the provider's median "
+        "`runs`: timed runs, round-robin over the providers, each after a 0.3 s pause so that "
+        "no BLAS library's spinning worker threads from the previous call slow the next (a call "
+        "over 30 s runs once); `x fastperc`: the provider's median "
         "time over fastperc's in the same run (> 1: fastperc is faster); `/ floor`: over the "
         "floor's; `difference`: relative difference of the result from fastperc's (accumulation: "
         "covariance error, Frobenius, against a float64 two-pass); `peak MB`: resident memory "

@@ -231,6 +231,32 @@ def test_frechet_distance_matches_the_reference(d):
             assert abs(frechet_distance(a, b, method=method) - want) <= 1e-10 * want, method
 
 
+@pytest.mark.parametrize("d", [5, 193, 450])
+def test_frechet_distance_cpu_linalg_paths_agree(monkeypatch, d):
+    """On the CPU the congruence and the eigenvalues run in numpy's LAPACK up to a size and in
+    torch's above it: both match the reference (odd sizes: partial panels of the blocking)."""
+    import fastperc.stats as st
+
+    a, b = decaying_features(d + 31, d, 20), decaying_features(2 * d + 3, d, 21, mean=0.3)
+    mu1, s1 = ref.mean_cov(a)
+    mu2, s2 = ref.mean_cov(b)
+    want = ref.frechet_distance(mu1, s1, mu2, s2)
+    low = torch.linalg.cholesky(s1)
+    full = (low.T @ s2 @ low).tril()
+    got = {}
+    for limit in (10**9, 0):
+        monkeypatch.setattr(st, "_NUMPY_EIG_MAX", limit)
+        for block in (None, 64):
+            m = st._congruence_lower(low, s2, block)
+            assert isinstance(m, torch.Tensor) and m.dtype == torch.float64
+            torch.testing.assert_close(
+                m.tril(), full, rtol=1e-12, atol=1e-12 * float(full.abs().max())
+            )
+        got[limit] = frechet_distance((mu1, s1), (mu2, s2), method="cholesky")
+        assert abs(got[limit] - want) <= 1e-10 * want, limit
+    assert abs(got[0] - got[10**9]) <= 1e-11 * want
+
+
 def test_identical_inputs_give_zero_never_negative():
     x = decaying_features(500, 64, 12)
     s = FeatureStats.from_features(x)
