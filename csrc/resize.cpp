@@ -80,6 +80,25 @@ struct Plan {
   int64_t per_thread = 0;  // scratch doubles per thread: interleaved rows + cache
 };
 
+// One unit of work: a block of output rows of one image and one channel group, from its flat
+// index (row blocks vary fastest, then groups, then images).
+struct Unit {
+  int64_t n, c0, y0, block;
+  int rows;
+};
+
+inline __attribute__((always_inline)) Unit unit_of(int64_t u, int64_t blocks, int64_t groups,
+                                                   int64_t cg, int block_rows, int64_t h_out) {
+  Unit t;
+  t.block = u % blocks;
+  const int64_t rest = u / blocks;
+  t.n = rest / groups;
+  t.c0 = rest % groups * cg;
+  t.y0 = t.block * block_rows;
+  t.rows = static_cast<int>(std::min<int64_t>(block_rows, h_out - t.y0));
+  return t;
+}
+
 Plan make_plan(const ResizeParams& p) {
   Plan pl;
   const int64_t c = p.src.shape[1];
@@ -365,13 +384,9 @@ FASTPERC_INLINE void run_units(const ResizeParams& p, const Plan& pl, int64_t u0
   float* cache = reinterpret_cast<float*>(scratch + pl.pitch * kRows);
   const S step(p.src.stride[3]);
   for (int64_t u = u0; u < u1; ++u) {
-    const int64_t b = u % pl.blocks;
-    const int64_t rest = u / pl.blocks;
-    const int64_t g = rest % pl.groups;
-    const int64_t n = rest / pl.groups;
-    const int64_t y0 = b * kRows;
-    const int rows = static_cast<int>(std::min<int64_t>(kRows, h_out - y0));
-    const int64_t c0 = g * CG;
+    const Unit t = unit_of(u, pl.blocks, pl.groups, CG, kRows, h_out);
+    const int64_t n = t.n, c0 = t.c0, y0 = t.y0;
+    const int rows = t.rows;
     const int64_t first = p.y_start[y0];
     if (pl.cache_rows > 0) {
       const int64_t count = p.y_start[y0 + rows - 1] + p.ky - first;
@@ -727,13 +742,9 @@ FASTPERC_AVX512_INLINE void avx512_tiles(const ResizeParams& p, const FastPlan& 
   double* wy = buf + f.src_rows * kStrip;
   const bool dense = CG == 3 ? (p.dst.stride[3] == 3 && p.dst.stride[1] == 1) : p.dst.stride[3] == 1;
   for (int64_t u = u0; u < u1; ++u) {
-    const int64_t b = u % f.tiles;
-    const int64_t rest = u / f.tiles;
-    const int64_t g = rest % f.groups;
-    const int64_t n = rest / f.groups;
-    const int64_t y0 = b * kTile;
-    const int rows = static_cast<int>(std::min<int64_t>(kTile, h_out - y0));
-    const int64_t c0 = g * CG;
+    const Unit t = unit_of(u, f.tiles, f.groups, CG, kTile, h_out);
+    const int64_t n = t.n, c0 = t.c0, y0 = t.y0, b = t.block;
+    const int rows = t.rows;
     const int64_t first = p.y_start[y0];
     const int64_t nsrc = p.y_start[y0 + rows - 1] + p.ky - first;
     // Rows past the last output row repeat it with zero weights (their sums are not stored).
@@ -792,6 +803,13 @@ FastPlan fast_plan(const ResizeParams& p) {
 
 }  // namespace
 
+// Work of one unit of `rows` output rows x `cg` channels, for parallel_rows' split: the
+// vertical taps over a source row, the horizontal taps over an output row, the row loads.
+static double unit_cost(const ResizeParams& p, int64_t rows, int64_t cg) {
+  return static_cast<double>(rows * cg) *
+         static_cast<double>(p.ky * p.src.shape[3] + p.kx * p.dst.shape[3] + p.src.shape[3]);
+}
+
 int64_t scratch_elems(const ResizeParams& p) {
 #if FASTPERC_RESIZE_AVX512
   const FastPlan f = fast_plan(p);
@@ -804,24 +822,18 @@ void resample(const ResizeParams& p) {
 #if FASTPERC_RESIZE_AVX512
   const FastPlan f = fast_plan(p);
   if (f.ok) {
-    const int64_t units = p.src.shape[0] * f.groups * f.tiles;
-    const double cost = static_cast<double>(kTile * f.cg) *
-                        static_cast<double>(p.ky * p.src.shape[3] + p.kx * p.dst.shape[3] +
-                                            p.src.shape[3]);
     double* base = p.scratch;
-    parallel_rows(units, cost, [&](int64_t u0, int64_t u1) {
+    parallel_rows(p.src.shape[0] * f.groups * f.tiles, unit_cost(p, kTile, f.cg),
+                  [&](int64_t u0, int64_t u1) {
       avx512_entry(p, f, u0, u1, base + static_cast<int64_t>(thread_id()) * f.per_thread);
     });
     return;
   }
 #endif
   const Plan pl = make_plan(p);
-  const int64_t units = p.src.shape[0] * pl.groups * pl.blocks;
-  const double cost = static_cast<double>(kRows * pl.cg) *
-                      static_cast<double>(p.ky * p.src.shape[3] + p.kx * p.dst.shape[3] +
-                                          p.src.shape[3]);
   double* base = p.scratch;
-  parallel_rows(units, cost, [&](int64_t u0, int64_t u1) {
+  parallel_rows(p.src.shape[0] * pl.groups * pl.blocks, unit_cost(p, kRows, pl.cg),
+                [&](int64_t u0, int64_t u1) {
     double* mine = base + static_cast<int64_t>(thread_id()) * pl.per_thread;
     resize_units_entry(p, pl, u0, u1, mine);
   });

@@ -162,18 +162,7 @@ def resize(
             res = res.clamp(0.0, hi)
         out.copy_(res)
     elif be == "cpp":
-        cpp().resize(
-            np_view(t),
-            np_view(out),
-            ty.start,
-            ty.weight,
-            tx.start,
-            tx.weight,
-            clip,
-            0.0,
-            hi,
-            dtype_code(t),
-        )
+        _cpp_resize(np_view(t), np_view(out), ty, tx, clip, hi, dtype_code(t))
     else:
         kern = kernels_module("resize")
         if needs_grad:
@@ -182,6 +171,12 @@ def resize(
         else:
             kern.resize(t, out, ty, tx, clip, 0.0, hi)
     return img.wrap(out)
+
+
+def _cpp_resize(src: np.ndarray, dst: np.ndarray, ty, tx, clip: bool, hi: float, code: str) -> None:
+    """The C++ kernel on NCHW views: ``dst`` = ``src`` resampled with the taps ``ty``/``tx``,
+    clamped to ``[0, hi]`` when ``clip``."""
+    cpp().resize(src, dst, ty.start, ty.weight, tx.start, tx.weight, clip, 0.0, hi, code)
 
 
 def _numpy_u8_to_cpp(images: object, layout: object, value_range: object, backend: object) -> bool:
@@ -216,18 +211,7 @@ def _resize_numpy_u8(images: np.ndarray, oh: int, ow: int, method: str, clip: bo
     ty = ref.taps(method, int(h), oh, True)
     tx = ref.taps(method, int(w), ow, True)
     out = torch.empty((n, oh, ow, c), dtype=torch.float32).numpy()
-    cpp().resize(
-        x.transpose(0, 3, 1, 2),
-        out.transpose(0, 3, 1, 2),
-        ty.start,
-        ty.weight,
-        tx.start,
-        tx.weight,
-        clip,
-        0.0,
-        255.0,
-        "u8",
-    )
+    _cpp_resize(x.transpose(0, 3, 1, 2), out.transpose(0, 3, 1, 2), ty, tx, clip, 255.0, "u8")
     return out if images.ndim == 4 else out[0]
 
 
