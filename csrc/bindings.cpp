@@ -15,6 +15,7 @@ void init_jpeg_sim(py::module_& m);
 void init_resize(py::module_& m);
 void init_metrics(py::module_& m);
 void init_pool(py::module_& m);
+void init_moments(py::module_& m);
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "fastperc CPU kernels";
@@ -29,4 +30,5 @@ PYBIND11_MODULE(_C, m) {
   init_resize(m);
   init_metrics(m);
   init_pool(m);
+  init_moments(m);
 }

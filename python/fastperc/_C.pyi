@@ -202,3 +202,12 @@ def resize(
 def max_pool(
     src: np.ndarray, dst: np.ndarray, k: int, stride: int, pad: int, relu: bool
 ) -> None: ...
+
+# ---- Centring of feature blocks (csrc/moments.cpp; used by stats.FeatureStats) ----
+
+def center_columns(
+    src: np.ndarray, dst: np.ndarray, shift: np.ndarray, dtype: DTypeCode
+) -> np.ndarray:
+    """``dst = src - shift`` for ``[1, 1, N, D]`` float32/float64 rows with a contiguous last
+    dimension; returns the float64 column sums of ``dst`` (fixed chunks of rows, so the same
+    bits whatever the thread count)."""
