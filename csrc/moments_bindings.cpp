@@ -13,12 +13,18 @@
 namespace fastperc {
 namespace {
 
-py::array_t<double> py_center_columns(py::object src_obj, py::object dst_obj,
-                                      py::object shift_obj, py::object dtype_obj) {
+// The `dtype` argument: 'f32' or 'f64'.
+DType float_dtype(py::handle dtype_obj) {
   const DType dt = parse_dtype(as_str(dtype_obj, "dtype"), "dtype");
   if (dt != DType::F32 && dt != DType::F64)
     throw py::value_error(std::string("Expected `dtype` 'f32' or 'f64', got '") +
                           dtype_code(dt) + "'");
+  return dt;
+}
+
+py::array_t<double> py_center_columns(py::object src_obj, py::object dst_obj,
+                                      py::object shift_obj, py::object dtype_obj) {
+  const DType dt = float_dtype(dtype_obj);
   moments::CenterParams p;
   p.src = as_tensor4(src_obj, "src", dt, false);
   p.dst = as_tensor4(dst_obj, "dst", dt, true);
@@ -46,10 +52,7 @@ py::array_t<double> py_center_columns(py::object src_obj, py::object dst_obj,
 
 void py_accumulate_scatter(py::object m2_obj, py::object g_obj, py::object u_obj,
                            py::object w_obj, py::object dtype_obj) {
-  const DType dt = parse_dtype(as_str(dtype_obj, "dtype"), "dtype");
-  if (dt != DType::F32 && dt != DType::F64)
-    throw py::value_error(std::string("Expected `dtype` 'f32' or 'f64', got '") +
-                          dtype_code(dt) + "'");
+  const DType dt = float_dtype(dtype_obj);
   moments::ScatterParams p;
   p.m2 = as_tensor4(m2_obj, "m2", DType::F64, true);
   p.g = as_tensor4(g_obj, "g", dt, false);
