@@ -435,6 +435,57 @@ def test_one_singular_side_factors_the_other():
     assert frechet_distance(sb, sa, method="cholesky") == pytest.approx(want, rel=1e-12)
 
 
+def test_cholesky_factor_is_cached_on_the_statistics(monkeypatch):
+    """A FeatureStats keeps the Cholesky factor a distance computed: later distances against it
+    (either argument order) skip the factorisation and give the same value; every change of
+    the statistics drops it; copies share it, pickles and state dicts leave it out."""
+    import pickle
+
+    d = 40
+    ref_x, x1, x2 = (decaying_features(200, d, s, mean=0.5 + 0.05 * s) for s in (30, 31, 32))
+    calls = []
+    real = torch.linalg.cholesky_ex
+    monkeypatch.setattr(torch.linalg, "cholesky_ex", lambda m: calls.append(1) or real(m))
+
+    r = FeatureStats.from_features(ref_x)
+    s1, s2 = FeatureStats.from_features(x1), FeatureStats.from_features(x2)
+    want1 = ref.frechet_distance(r.mean, r.cov, s1.mean, s1.cov)
+    calls.clear()
+    assert frechet_distance(r, s1) == pytest.approx(want1, rel=1e-12)
+    assert len(calls) == 1  # r factored, kept
+    assert frechet_distance(r, s2) > 0 and len(calls) == 1  # reused
+    assert frechet_distance(s1, r) == pytest.approx(want1, rel=1e-12) and len(calls) == 1
+    c = r.copy()
+    assert frechet_distance(c, s1) == pytest.approx(want1, rel=1e-12) and len(calls) == 1
+    p = pickle.loads(pickle.dumps(r))
+    assert frechet_distance(p, s1) == pytest.approx(want1, rel=1e-12) and len(calls) == 2
+    assert "factor" not in str(sorted(r.state_dict()))
+    # every change drops it, and the distance follows the new statistics
+    extra = decaying_features(50, d, 33, mean=0.9)
+    for change in (
+        lambda: r.update(extra),
+        lambda: r.merge(FeatureStats.from_features(extra)),
+        lambda: r.load_state_dict(FeatureStats.from_features(x2).state_dict()),
+    ):
+        change()
+        calls.clear()
+        got = frechet_distance(r, s1)
+        assert len(calls) == 1
+        want = ref.frechet_distance(r.mean, r.cov, s1.mean, s1.cov)
+        assert got == pytest.approx(want, rel=1e-10)
+    assert frechet_distance(c, s1) == pytest.approx(want1, rel=1e-12)  # the copy kept its own
+    # a singular covariance is remembered as such: the other side is factored, once
+    sing = FeatureStats.from_features(x1[:10])
+    calls.clear()
+    v1 = frechet_distance(sing, s2)
+    v2 = frechet_distance(sing, s2)
+    assert v1 == v2 and len(calls) == 2  # sing (fails) and s2, then both known
+    # fd_infinity factors the fixed reference once, whatever the number of sizes
+    calls.clear()
+    stats.fd_infinity((r.mean, r.cov), x1, num_points=5)
+    assert len(calls) == 1
+
+
 def test_gram_path_blocks(monkeypatch):
     a, b = decaying_features(40, 64, 26), decaying_features(90, 64, 27)
     want = frechet_distance(a, b, method="eigh")

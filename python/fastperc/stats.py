@@ -327,9 +327,16 @@ def _tr_sqrt_eigh(p: torch.Tensor, q: torch.Tensor, p_name: str, q_name: str) ->
     return _sum_sqrt_eigvalsh(f.T @ q @ f, q_name)
 
 
+_UNSET = object()  # "not computed yet", as opposed to None: "singular, no Cholesky factor"
+
+
 class _Side:
     """One argument of a distance: moments (``mu``, ``sigma``) or raw features, lazily turned
-    into what the chosen algorithm needs. Weights (bootstrap counts) multiply rows."""
+    into what the chosen algorithm needs. Weights (bootstrap counts) multiply rows.
+
+    The Cholesky factor of ``sigma``, once computed, is kept on the side (reused by the
+    repeated distances of :func:`fd_infinity` and :func:`frechet_distance_bootstrap`) and on
+    the :class:`FeatureStats` it came from (``owner``), for later calls against it."""
 
     def __init__(
         self,
@@ -340,6 +347,7 @@ class _Side:
         feats: torch.Tensor | None = None,
         weights: torch.Tensor | None = None,
         provenance: Mapping[str, object] | None = None,
+        owner: FeatureStats | None = None,
     ) -> None:
         self.name = name
         self.provenance = dict(provenance or {})
@@ -347,6 +355,8 @@ class _Side:
         self._weights = weights
         self._sigma = sigma
         self._mu = mu
+        self._owner = owner
+        self._low: object = _UNSET
         if feats is not None:
             self.dim = int(feats.shape[1])
             self.n = int(feats.shape[0]) if weights is None else round(float(weights.sum()))
@@ -364,10 +374,25 @@ class _Side:
         return t.device
 
     def to(self, device: torch.device) -> None:
-        for attr in ("_feats", "_weights", "_sigma", "_mu"):
+        for attr in ("_feats", "_weights", "_sigma", "_mu", "_low"):
             t = getattr(self, attr)
-            if t is not None and t.device != device:
+            if isinstance(t, torch.Tensor) and t.device != device:
                 setattr(self, attr, t.to(device))
+
+    def has_cholesky(self) -> bool:
+        """Whether :meth:`cholesky` is free (computed before, here or on the owner)."""
+        if self._low is _UNSET and self._owner is not None:
+            self._low = self._owner._cached_factor(self.device)
+        return self._low is not _UNSET
+
+    def cholesky(self) -> torch.Tensor | None:
+        """The lower Cholesky factor of ``sigma``, or None if ``sigma`` is singular."""
+        if not self.has_cholesky():
+            low, info = torch.linalg.cholesky_ex(self.sigma)
+            self._low = low if int(info) == 0 else None
+            if self._owner is not None:
+                self._owner._keep_factor(self._low)
+        return self._low  # type: ignore[return-value]
 
     def _chunks(self):
         """(float64 rows, float64 weights or None) in blocks of bounded size."""
@@ -484,18 +509,21 @@ def _tr_sqrt_product(a: _Side, b: _Side, method: str) -> torch.Tensor:
         return _tr_sqrt_half(a, b)
     if best == "half_b":
         return _tr_sqrt_half(b, a)
-    s1, s2 = a.sigma, b.sigma
     if method in ("auto", "cholesky"):
-        for p, q, qn in ((s1, s2, b.name), (s2, s1, a.name)):
-            low, info = torch.linalg.cholesky_ex(p)
-            if int(info) == 0:
-                return _tr_sqrt_cholesky(low, q, qn)
+        # factor the side whose factor is already known first (same eigenvalues either way)
+        order = [(a, b), (b, a)]
+        if b.has_cholesky() and not a.has_cholesky():
+            order.reverse()
+        for p, q in order:
+            low = p.cholesky()
+            if low is not None:
+                return _tr_sqrt_cholesky(low, q.sigma, q.name)
         if method == "cholesky":
             raise ValueError(
                 "method='cholesky' needs one positive definite covariance; both `a` and `b` "
                 "are singular (fewer samples than dimensions?): use method='auto' or 'eigh'"
             )
-    return _tr_sqrt_eigh(s1, s2, a.name, b.name)
+    return _tr_sqrt_eigh(a.sigma, b.sigma, a.name, b.name)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -557,7 +585,10 @@ class FeatureStats:
     ``compute_dtype=torch.float64`` for float64 products everywhere (then every split agrees to
     about 1e-15). CUDA tensors always use float64 products.
 
-    Memory is O(D^2) whatever the number of rows.
+    Memory is O(D^2) whatever the number of rows. The first :func:`frechet_distance` that
+    factors this covariance keeps its Cholesky factor (one more ``D x D`` float64 matrix), so
+    later distances against the same statistics (a fixed reference set compared with many
+    checkpoints) skip the factorisation; any change (update, merge, all_reduce, load) drops it.
 
     Args:
         dim: the feature dimension D; ``None`` takes it from the first update.
@@ -602,6 +633,9 @@ class FeatureStats:
         self._mean: torch.Tensor | None = None
         # the scatter sum (x - mean)(x - mean)^T; sigma itself when count is None
         self._m2: torch.Tensor | None = None
+        # the Cholesky factor of the covariance (None: singular) once a distance computed it;
+        # dropped by every change of the statistics (see _touch)
+        self._factor: object = _UNSET
 
     # -- construction ---------------------------------------------------------------------------
 
@@ -611,7 +645,28 @@ class FeatureStats:
         t = _features(features, "features")
         return cls(int(t.shape[1]), **kwargs).update(t)  # type: ignore[arg-type]
 
+    def _touch(self) -> None:
+        """Forget what was derived from the statistics: called by every method that changes them."""
+        self._factor = _UNSET
+
+    def _cached_factor(self, device: torch.device) -> object:
+        f = self._factor
+        return f.to(device) if isinstance(f, torch.Tensor) and f.device != device else f
+
+    def _keep_factor(self, low: torch.Tensor | None) -> None:
+        self._factor = low
+
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        state["_factor"] = None  # derived data (and the sentinel does not pickle)
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._factor = _UNSET
+
     def _allocate(self, dim: int, device: torch.device) -> None:
+        self._touch()
         self._dim = dim
         self._device = device
         self._mean = torch.zeros(dim, dtype=torch.float64, device=device)
@@ -628,6 +683,7 @@ class FeatureStats:
         out._count = self._count
         out._mean = None if self._mean is None else self._mean.clone()
         out._m2 = None if self._m2 is None else self._m2.clone()
+        out._factor = self._factor  # never modified in place: shared until either changes
         return out
 
     # -- properties -----------------------------------------------------------------------------
@@ -718,6 +774,7 @@ class FeatureStats:
         self, c: torch.Tensor, buf: np.ndarray | None, zbuf: torch.Tensor | None
     ) -> None:
         assert self._mean is not None and self._m2 is not None and self._count is not None
+        self._touch()
         nb = int(c.shape[0])
         # The shift: the block's own mean (rounded to the block's dtype), so that the products
         # of the float32 path see centred rows whatever the data (a mean of only some rows is
@@ -784,6 +841,7 @@ class FeatureStats:
         _warn_provenance(self.provenance, other.provenance, "Merging")
         if not other._count:
             return self
+        self._touch()
         assert other._mean is not None and other._m2 is not None and other._count is not None
         if self._mean is None or not self._count:
             self._allocate(int(other._dim), self._device or other._device)  # type: ignore[arg-type]
@@ -845,6 +903,7 @@ class FeatureStats:
             )
         if max_dim == 0:
             return self
+        self._touch()
         if min_dim != max_dim:
             raise ValueError(
                 f"Cannot all_reduce FeatureStats of different dimensions across ranks "
@@ -898,6 +957,7 @@ class FeatureStats:
             raise ValueError(f"`state` is missing the keys {sorted(missing)}")
         dim, count, mean, m2 = state["dim"], state["count"], state["mean"], state["m2"]
         prov = _check_provenance(state.get("provenance"))
+        self._touch()
         if mean is None or m2 is None:  # an empty FeatureStats
             if count != 0 or mean is not None or m2 is not None:
                 raise ValueError(f"`state` holds count={count!r} but no mean/m2 tensors")
@@ -1060,7 +1120,7 @@ def _side(x: object, name: str) -> _Side:
     if isinstance(x, FeatureStats):
         if x.count is not None and x.count < 2:
             raise ValueError(f"`{name}` holds {x.count} sample(s); the covariance needs at least 2")
-        return _Side(name, mu=x.mean, sigma=x.cov, provenance=x.provenance)
+        return _Side(name, mu=x.mean, sigma=x.cov, provenance=x.provenance, owner=x)
     if isinstance(x, (tuple, list)):
         if len(x) != 2:
             raise ValueError(f"Expected `{name}` as a (mu, sigma) pair, got a sequence of {len(x)}")
@@ -1119,7 +1179,10 @@ def frechet_distance(a: object, b: object, *, method: str = "auto") -> float:
       result is the exact trace for covariances within rounding of the given ones. Cost: one
       Cholesky, one blocked congruence ``L^T S_b L`` (about ``D^3`` flops, as LAPACK's
       ``sygst``) and one ``eigvalsh``. If ``S_a`` is singular (fewer samples than dimensions),
-      ``S_b`` is factored instead; the other matrix may be singular.
+      ``S_b`` is factored instead; the other matrix may be singular. A :class:`FeatureStats`
+      argument keeps the factor of its covariance, so a reference compared with many sets is
+      factored once (the sizes of :func:`fd_infinity` and the replicates of
+      :func:`frechet_distance_bootstrap` reuse it too).
     * ``"eigh"``: ``S_a = V diag(w) V^T``; ``F = V_r diag(sqrt w_r)`` over the eigenvalues
       above rounding noise and the eigenvalues of ``F^T S_b F``: exact for any pair of
       positive semi-definite matrices, at several times the cost. ``"auto"`` uses it when
