@@ -71,14 +71,25 @@ def _stats(payload: dict) -> str:
         "covariance error, Frobenius, against a float64 two-pass); `peak MB`: resident memory "
         "above the level before the call."
     )
+    notes = {
+        "fd": (
+            "`fastperc`: `frechet_distance` on two (mu, sigma) pairs, from nothing; "
+            "`reference's factor kept`: on two FeatureStats, the first of which keeps the "
+            "Cholesky factor of its covariance from an earlier distance (a fixed reference "
+            "compared with many sets); `bound`: the least time of any method that adds a "
+            "Cholesky factorisation (D^3/3 flops) and a congruence (D^3) to one symmetric "
+            "eigensolve of the floor's size, both at the speed of a D x D float64 GEMM timed in "
+            "the same run (2/3 of its time) — a lower bound for this algorithm family, not a run."
+        ),
+    }
     for group, title in titles.items():
         rows = [r for r in payload["rows"] if r.get("group") == group]
         if not rows:
             continue
+        out += ["", f"### {title}", ""]
+        if group in notes:
+            out += [notes[group], ""]
         out += [
-            "",
-            f"### {title}",
-            "",
             "| size | threads | provider | median ms | runs | x fastperc | / floor | difference "
             "| peak MB | note |",
             "|---|---:|---|---:|---:|---:|---:|---:|---:|---|",
