@@ -654,7 +654,8 @@ class FeatureStats:
         return f.to(device) if isinstance(f, torch.Tensor) and f.device != device else f
 
     def _keep_factor(self, low: torch.Tensor | None) -> None:
-        self._factor = low
+        if low is None or low.device == self._device:  # never hold memory on another device
+            self._factor = low
 
     def __getstate__(self) -> dict[str, object]:
         state = dict(self.__dict__)
