@@ -12,9 +12,12 @@ Times, as medians of interleaved repeats (every peer re-timed in the same run):
 * KID, 100 subsets of 1000, D = 2048, against clean-fid on the same subsets;
 * precision/recall/density/coverage against ``prdc``, with the peak memory of each call.
 
+With ``--device cuda`` every group also times fastperc on CUDA tensors (and the floors on the
+GPU), next to the CPU rows of the same run; a CUDA row's ``peak MB`` is GPU memory.
+
 Writes ``bench/results/stats.json`` and the statistics section of ``bench/RESULTS.md``.
 
-    python bench/bench_stats.py [--quick] [--repeat 5] [--no-write]
+    python bench/bench_stats.py [--quick] [--repeat 5] [--no-write] [--device cuda]
 """
 
 from __future__ import annotations
@@ -103,18 +106,41 @@ class _PeakRSS:
 _SETTLE_S = 0.3
 
 
+_CUDA = " (cuda)"  # suffix of the providers that run on the GPU
+_GPU = torch.device("cuda")
+
+
+def _on_gpu(fn: Callable[[], object]) -> Callable[[], object]:
+    """``fn`` timed to the end of its GPU work."""
+
+    def run():
+        val = fn()
+        torch.cuda.synchronize()
+        return val
+
+    return run
+
+
 def interleaved(providers: dict[str, Callable[[], object]], repeat: int) -> dict[str, dict]:
     """Time every provider ``repeat`` times round-robin (one warm-up each, which also gives the
     result), each call after a pause of ``_SETTLE_S``; a provider whose single run exceeds
-    30 s is run only once."""
+    30 s is run only once. Providers named ``... (cuda)`` are synchronised after each call and
+    report their peak GPU memory."""
     out: dict[str, dict] = {}
+    providers = {k: _on_gpu(f) if k.endswith(_CUDA) else f for k, f in providers.items()}
     for name, fn in providers.items():
         time.sleep(_SETTLE_S)
+        gpu = name.endswith(_CUDA)
+        if gpu:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            base = torch.cuda.memory_allocated()
         with _quiet(), _PeakRSS() as mem:
             t0 = time.perf_counter()
             val = fn()
             first = time.perf_counter() - t0
-        out[name] = {"value": val, "times": [first], "peak_mb": mem.mb, "slow": first > 30}
+        peak = (torch.cuda.max_memory_allocated() - base) / 2**20 if gpu else mem.mb
+        out[name] = {"value": val, "times": [first], "peak_mb": peak, "slow": first > 30}
     for _ in range(repeat - 1):
         for name, fn in providers.items():
             if out[name]["slow"]:
@@ -140,6 +166,7 @@ def _row(group: str, op: str, size: str, provider: str, r: dict, **extra) -> dic
         "mpix_s": 0.0,  # not an image op; see items_s where a throughput makes sense
         "peak_mb": round(r["peak_mb"], 1),
         "threads": torch.get_num_threads(),
+        "device": "cuda" if provider.endswith(_CUDA) else "cpu",
         **extra,
     }
 
@@ -174,7 +201,12 @@ _GEMM = "float64 GEMM D x D"
 _BOUND = "bound: floor + Cholesky and congruence at the GEMM rate"
 
 
-def bench_fd(dims: list[int], repeat: int, peer_budget_s: float) -> list[dict]:
+_FLOOR = "floor: torch.linalg.eigvalsh"
+
+
+def bench_fd(
+    dims: list[int], repeat: int, peer_budget_s: float, gpu: torch.device | None = None
+) -> list[dict]:
     calc_pfid = _peer("pytorch_fid.fid_score", "calculate_frechet_distance")
     tm_fid = _peer("torchmetrics.image.fid", "_compute_fid")
     sqrtm_name = "pytorch-fid / clean-fid (scipy sqrtm)"
@@ -190,16 +222,20 @@ def bench_fd(dims: list[int], repeat: int, peer_budget_s: float) -> list[dict]:
         providers: dict[str, Callable[[], object]] = {
             "fastperc": lambda a=args: stats.frechet_distance(a[:2], a[2:]),
             _CACHED: lambda a=st1, b=st2: stats.frechet_distance(a, b),
-            "floor: torch.linalg.eigvalsh": lambda s=s1: torch.linalg.eigvalsh(s),
+            _FLOOR: lambda s=s1: torch.linalg.eigvalsh(s),
             _GEMM: lambda s=s1, t=s2: s @ t,
         }
+        if gpu is not None:
+            ga = tuple(t.to(gpu) for t in args)
+            providers["fastperc" + _CUDA] = lambda a=ga: stats.frechet_distance(a[:2], a[2:])
+            providers[_FLOOR + _CUDA] = lambda s=ga[1]: torch.linalg.eigvalsh(s)
         if tm_fid is not None:
             providers["torchmetrics (eigvals)"] = lambda a=args: float(tm_fid(*a))
         projected = None if last is None else last[1] * (d / last[0]) ** 3
         if calc_pfid is not None and (projected is None or projected <= peer_budget_s):
             providers[sqrtm_name] = lambda a=np_args: float(calc_pfid(*a))
         res = interleaved(providers, repeat)
-        ours, floor = res["fastperc"], res["floor: torch.linalg.eigvalsh"]
+        ours, floor = res["fastperc"], res[_FLOOR]
         # Cholesky (D^3 / 3 flops) and congruence (D^3) are 2/3 of a GEMM's 2 D^3: the least
         # any Cholesky-based method can add to one eigvalsh, at this run's GEMM speed
         gemm = res.pop(_GEMM)
@@ -220,7 +256,8 @@ def bench_fd(dims: list[int], repeat: int, peer_budget_s: float) -> list[dict]:
                     r,
                     rel_diff=rel,
                     speedup_vs_fastperc=r["median_s"] / ours["median_s"],
-                    ratio_to_floor=r["median_s"] / floor["median_s"],
+                    ratio_to_floor=r["median_s"]
+                    / res[_FLOOR + _CUDA if name.endswith(_CUDA) else _FLOOR]["median_s"],
                     note=(
                         f"derived: floor + 2/3 of one D x D GEMM ({gemm['median_s'] * 1e3:.0f} ms)"
                         if name == _BOUND
@@ -249,7 +286,7 @@ def bench_fd(dims: list[int], repeat: int, peer_budget_s: float) -> list[dict]:
     return rows
 
 
-def bench_accumulate(n: int, d: int, repeat: int) -> list[dict]:
+def bench_accumulate(n: int, d: int, repeat: int, gpu: torch.device | None = None) -> list[dict]:
     g = torch.Generator().manual_seed(3)
     x = (torch.randn(n, d, generator=g) * torch.arange(1, d + 1) ** -0.5 + 3.0).float()
     xn = x.numpy()
@@ -280,13 +317,18 @@ def bench_accumulate(n: int, d: int, repeat: int) -> list[dict]:
     }
     if tm_cls is not None:
         providers["torchmetrics update (float64 sums)"] = torchmetrics_update
+    if gpu is not None:
+        xg = x.to(gpu)
+        providers["fastperc" + _CUDA] = lambda: stats.FeatureStats(d).update(xg).cov
+        providers["float64 A.T @ A" + _CUDA] = lambda: xg.double().T @ xg.double()
+        providers["float32 A.T @ A" + _CUDA] = lambda: xg.T @ xg
     res = interleaved(providers, repeat)
     floor = res["floor: numpy float32 A.T @ A (syrk)"]["median_s"]
     rows = []
     for name, r in res.items():
         err = None
-        if "floor" not in name:
-            err = float((torch.as_tensor(r["value"]) - want).norm() / want.norm())
+        if "floor" not in name and "A.T @ A" not in name:
+            err = float((torch.as_tensor(r["value"]).cpu() - want).norm() / want.norm())
         rows.append(
             _row(
                 "accumulate",
@@ -303,7 +345,9 @@ def bench_accumulate(n: int, d: int, repeat: int) -> list[dict]:
     return rows
 
 
-def bench_kid(sizes: list[int], d: int, subsets: int, repeat: int) -> list[dict]:
+def bench_kid(
+    sizes: list[int], d: int, subsets: int, repeat: int, gpu: torch.device | None = None
+) -> list[dict]:
     kernel_distance = _peer("cleanfid.fid", "kernel_distance")
     rows = []
     for n in sizes:
@@ -320,10 +364,18 @@ def bench_kid(sizes: list[int], d: int, subsets: int, repeat: int) -> list[dict]
         if kernel_distance is not None:
             providers["clean-fid (float64 features)"] = lambda x=an, y=bn: cf(x, y)
             providers["clean-fid (float32 features)"] = lambda x=a32, y=b32: cf(x, y)
+        if gpu is not None:
+            ag, bg = a.to(gpu), b.to(gpu)
+            providers["fastperc" + _CUDA] = lambda x=ag, y=bg: (
+                stats.kid(x, y, subsets=subsets, seed=0).mean
+            )
         res = interleaved(providers, repeat)
         ours = res["fastperc"]
-        full, per_subset = float(2 * n) ** 2 * (d + 2 * subsets), 4.0 * subsets * 1000**2 * d
-        path = "full Gram" if full < per_subset else "per subset"
+        full = float(2 * n) ** 2 * (d + 2 * subsets)
+        path = {  # as stats._kid_values decides
+            dev: "full Gram" if full < f * subsets * 1000**2 * d else "per subset"
+            for dev, f in (("cpu", 4.0), ("cuda", 6.0))
+        }
         for name, r in res.items():
             rel = abs(float(r["value"]) - ours["value"]) / abs(ours["value"])
             rows.append(
@@ -335,14 +387,18 @@ def bench_kid(sizes: list[int], d: int, subsets: int, repeat: int) -> list[dict]
                     r,
                     rel_diff=rel,
                     speedup_vs_fastperc=r["median_s"] / ours["median_s"],
-                    note=f"fastperc path: {path}" if name == "fastperc" else None,
+                    note=(
+                        f"fastperc path: {path['cuda' if name.endswith(_CUDA) else 'cpu']}"
+                        if name.startswith("fastperc")
+                        else None
+                    ),
                 )
             )
         _print(rows[-len(res) :])
     return rows
 
 
-def bench_prdc(n: int, d: int, repeat: int) -> list[dict]:
+def bench_prdc(n: int, d: int, repeat: int, gpu: torch.device | None = None) -> list[dict]:
     compute_prdc = _peer("prdc", "compute_prdc")
     g = torch.Generator().manual_seed(5)
     real = (torch.randn(n, d, generator=g) * torch.arange(1, d + 1) ** -0.5).numpy()
@@ -352,6 +408,9 @@ def bench_prdc(n: int, d: int, repeat: int) -> list[dict]:
         providers["prdc package (k=5)"] = lambda: tuple(
             compute_prdc(real, fake, nearest_k=5).values()
         )
+    if gpu is not None:
+        rg, fg = torch.from_numpy(real).to(gpu), torch.from_numpy(fake).to(gpu)
+        providers["fastperc prdc (k=5)" + _CUDA] = lambda: tuple(stats.prdc(rg, fg, k=5))
     res = interleaved(providers, repeat)
     ours = res["fastperc prdc (k=5)"]
     rows = []
@@ -387,7 +446,16 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--only", choices=["fd", "accumulate", "kid", "prdc"], action="append")
     ap.add_argument("--no-write", action="store_true", help="print only")
+    ap.add_argument(
+        "--device",
+        choices=["cpu", "cuda"],
+        default="cpu",
+        help="cuda: also time fastperc (and the floors) on the GPU in the same run",
+    )
     args = ap.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        ap.error("--device cuda: no CUDA device is available")
+    gpu = _GPU if args.device == "cuda" else None
     q = args.quick
     todo = args.only or ["fd", "accumulate", "kid", "prdc"]
 
@@ -404,10 +472,10 @@ def main(argv=None) -> int:
     rows: list[dict] = []
     if "fd" in todo:
         print("Frechet distance", flush=True)
-        rows += bench_fd([256, 512] if q else [768, 2048, 4096], args.repeat, args.peer_budget)
+        rows += bench_fd([256, 512] if q else [768, 2048, 4096], args.repeat, args.peer_budget, gpu)
     if "accumulate" in todo:
         print("accumulation", flush=True)
-        rows += bench_accumulate(5000 if q else 50000, 256 if q else 2048, args.repeat)
+        rows += bench_accumulate(5000 if q else 50000, 256 if q else 2048, args.repeat, gpu)
     if "kid" in todo:
         print("KID", flush=True)
         rows += bench_kid(
@@ -415,10 +483,11 @@ def main(argv=None) -> int:
             256 if q else 2048,
             10 if q else 100,
             max(2, args.repeat // 2),
+            gpu,
         )
     if "prdc" in todo:
         print("PR/DC", flush=True)
-        rows += bench_prdc(1000 if q else 10000, 256 if q else 2048, max(2, args.repeat // 2))
+        rows += bench_prdc(1000 if q else 10000, 256 if q else 2048, max(2, args.repeat // 2), gpu)
     payload = {"machine": info, "bandwidth": bw, "quick": q, "repeat": args.repeat, "rows": rows}
     if args.no_write:
         return 0
@@ -426,11 +495,15 @@ def main(argv=None) -> int:
     if args.only and old.exists():  # keep the groups not re-run from the previous file
         import json
 
-        threads = torch.get_num_threads()  # a run replaces the rows of its groups and threads
+        # a run replaces the rows of its groups, threads and devices
+        threads = torch.get_num_threads()
+        devices = {"cpu", args.device}
         kept = [
             r
             for r in json.loads(old.read_text())["rows"]
-            if r.get("group") not in todo or r.get("threads", threads) != threads
+            if r.get("group") not in todo
+            or r.get("threads", threads) != threads
+            or r.get("device", "cpu") not in devices
         ]
         payload["rows"] = kept + rows
     path = write_json("stats", payload)
